@@ -1,15 +1,226 @@
-/* The cairn command line: dispatches subcommands. */
+/*
+ * The cairn command line and the agent's life cycle.
+ *
+ * `cairn agent` loads the configuration, starts the scheduler and the HTTP
+ * server, then waits for signals on the main thread (all other threads block
+ * them): SIGHUP reloads the configuration and swaps in a new scheduler while
+ * the server keeps serving the last snapshot; SIGTERM and SIGINT shut down
+ * cleanly. A reload with a bad file is logged and the running configuration
+ * stays.
+ */
 #include "agent/agent.h"
+#include "agent/internal.h"
 
+#include <errno.h>
+#include <malloc.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#define EXIT_USAGE 2
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: cairn <command> [<flags>]\n\n"
+                 "Commands:\n"
+                 "  agent     run the monitoring agent (see cairn agent --help)\n"
+                 "  version   print the version\n");
+}
+
+/* Runs every enabled collector's init with the configured options, so that
+ * --config.check catches bad option values (e.g. a broken regex). */
+static int check_collectors(const struct agent_config *cfg)
+{
+    int bad = 0;
+    const struct plg_collector *const *all = plg_builtin_collectors();
+    for (size_t i = 0; i < cfg->ncollectors; i++) {
+        if (!agent_config_collector_enabled(cfg, i) || !all[i]->init)
+            continue;
+        char msg[256] = "";
+        struct plg_config pc = {.paths = &cfg->paths,
+                                .collector = all[i],
+                                .values = (const char *const *)cfg->collectors[i].values,
+                                .errbuf = msg,
+                                .errcap = sizeof(msg)};
+        void *state = NULL;
+        int rc = all[i]->init(&pc, &state);
+        if (rc) {
+            fprintf(stderr, "cairn: error: collector %s: %s\n", all[i]->name,
+                    msg[0] ? msg : strerror(-rc));
+            bad++;
+        } else if (all[i]->destroy) {
+            all[i]->destroy(state);
+        }
+    }
+    return bad;
+}
+
+static int start_sched(const struct agent_config *cfg, struct agent_http_stats *stats,
+                       struct agent_sched **out)
+{
+    struct agent_sched_opts so = {.cfg = cfg, .http = stats};
+    int rc = agent_sched_create(&so, out);
+    if (!rc) {
+        rc = agent_sched_start(*out);
+        if (rc) {
+            agent_sched_destroy(*out);
+            *out = NULL;
+        }
+    }
+    return rc;
+}
+
+static void reload(struct agent_config *cfg, int argc, char **argv, struct agent_source *src,
+                   struct agent_http_stats *stats)
+{
+    struct agent_config next;
+    char err[512] = "";
+    if (agent_config_load(&next, argc, argv, err, sizeof(err))) {
+        cn_log(CN_LOG_ERROR, "agent", "reload failed; keeping the running configuration", "err",
+               err, NULL);
+        agent_config_free(&next);
+        return;
+    }
+    if (check_collectors(&next)) {
+        cn_log(CN_LOG_ERROR, "agent",
+               "reload failed: a collector rejected its options; keeping the running configuration",
+               NULL);
+        agent_config_free(&next);
+        return;
+    }
+    if (strcmp(next.listen_address, cfg->listen_address) ||
+        strcmp(next.telemetry_path, cfg->telemetry_path) ||
+        next.max_requests != cfg->max_requests)
+        cn_log(CN_LOG_WARN, "agent", "web settings change only on restart", NULL);
+    cn_log_setup(next.log_level, next.log_format);
+    struct agent_sched *sched;
+    int rc = start_sched(&next, stats, &sched);
+    if (rc) {
+        cn_log(CN_LOG_ERROR, "agent", "reload failed; keeping the running configuration", "err",
+               strerror(-rc), NULL);
+        agent_config_free(&next);
+        return;
+    }
+    pthread_mutex_lock(&src->lock);
+    struct agent_sched *old = src->sched;
+    src->sched = sched;
+    pthread_mutex_unlock(&src->lock);
+    agent_sched_destroy(old);
+    agent_config_free(cfg);
+    *cfg = next;
+    cn_log(CN_LOG_INFO, "agent", "configuration reloaded", "file",
+           cfg->config_file ? cfg->config_file : "", NULL);
+}
+
+static int run_agent(int argc, char **argv)
+{
+    struct agent_config cfg;
+    char err[512] = "";
+    if (agent_config_load(&cfg, argc, argv, err, sizeof(err))) {
+        fprintf(stderr, "cairn: error: %s\n", err);
+        agent_config_free(&cfg);
+        return EXIT_USAGE;
+    }
+    if (cfg.show_help || cfg.show_version) {
+        if (cfg.show_help)
+            agent_config_usage(stdout);
+        else
+            printf("cairn, version %s\n", CAIRN_VERSION);
+        agent_config_free(&cfg);
+        return 0;
+    }
+    if (cfg.config_check) {
+        int bad = check_collectors(&cfg);
+        if (!bad)
+            printf("SUCCESS: %s is valid\n", cfg.config_file ? cfg.config_file : "configuration");
+        agent_config_free(&cfg);
+        return bad ? EXIT_USAGE : 0;
+    }
+    cn_log_setup(cfg.log_level, cfg.log_format);
+    if (check_collectors(&cfg)) {
+        agent_config_free(&cfg);
+        return EXIT_USAGE;
+    }
+    /* Few malloc arenas: ~40 mostly idle threads must not each get one. */
+    mallopt(M_ARENA_MAX, 2);
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every thread */
+    signal(SIGPIPE, SIG_IGN);
+
+    int status = 0;
+    struct agent_http_stats *stats = agent_http_stats_create();
+    struct agent_source src = {.sched = NULL};
+    pthread_mutex_init(&src.lock, NULL);
+    struct agent_http *http = NULL;
+    int rc = stats ? start_sched(&cfg, stats, &src.sched) : -ENOMEM;
+    if (rc) {
+        cn_log(CN_LOG_ERROR, "agent", "cannot start the scheduler", "err", strerror(-rc), NULL);
+        status = 1;
+        goto out;
+    }
+    struct agent_http_opts ho = {.listen_address = cfg.listen_address,
+                                 .telemetry_path = cfg.telemetry_path,
+                                 .max_requests = cfg.max_requests,
+                                 .source = &src,
+                                 .stats = stats};
+    rc = agent_http_start(&ho, &http, err, sizeof(err));
+    if (rc) {
+        cn_log(CN_LOG_ERROR, "agent", "cannot start the HTTP server", "err", err, NULL);
+        status = 1;
+        goto out;
+    }
+    char port[16];
+    snprintf(port, sizeof(port), "%u", agent_http_port(http));
+    cn_log(CN_LOG_INFO, "agent", "cairn agent started", "version", CAIRN_VERSION, "address",
+           cfg.listen_address, "port", port, NULL);
+
+    for (;;) {
+        siginfo_t si;
+        int sig = sigwaitinfo(&set, &si);
+        if (sig < 0)
+            continue; /* EINTR */
+        if (sig == SIGHUP) {
+            cn_log(CN_LOG_INFO, "agent", "reloading configuration", NULL);
+            reload(&cfg, argc, argv, &src, stats);
+            continue;
+        }
+        cn_log(CN_LOG_INFO, "agent", "shutting down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+               NULL);
+        break;
+    }
+out:
+    agent_http_stop(http);
+    agent_sched_destroy(src.sched);
+    pthread_mutex_destroy(&src.lock);
+    agent_http_stats_destroy(stats);
+    agent_config_free(&cfg);
+    return status;
+}
 
 int agent_main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
         printf("cairn, version %s\n", CAIRN_VERSION);
         return 0;
     }
-    fprintf(stderr, "usage: cairn agent [flags]\n");
-    return 2;
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "agent"))
+        return run_agent(argc - 1, argv + 1);
+    fprintf(stderr, "cairn: error: unknown command \"%s\"\n", cmd);
+    usage(stderr);
+    return EXIT_USAGE;
 }

@@ -38,6 +38,17 @@ int plg_nodata(struct plg_collect *c, const char *fmt, ...)
     return rc;
 }
 
+int plg_config_fail(const struct plg_config *cfg, int err, const char *fmt, ...)
+{
+    if (cfg->errbuf && cfg->errcap && !cfg->errbuf[0]) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(cfg->errbuf, cfg->errcap, fmt, ap);
+        va_end(ap);
+    }
+    return err < 0 ? err : -EINVAL;
+}
+
 const char *plg_config_get(const struct plg_config *cfg, const char *name)
 {
     const struct plg_option *o = cfg->collector->options;

@@ -49,7 +49,15 @@ struct plg_config {
     const struct plg_collector *collector;
     /* values[i] belongs to collector->options[i]; NULL when unset */
     const char *const *values;
+    /* Where init explains a failure (plg_config_fail); may be NULL. */
+    char *errbuf;
+    size_t errcap;
 };
+
+/* Records why init failed (printf-style, e.g. "option device-exclude: bad
+ * regular expression ...") and returns err (negative). */
+int plg_config_fail(const struct plg_config *cfg, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Returns the value of option `name` (configured or default), NULL if the
  * option is unset or unknown. Borrowed: valid during init only. */

@@ -1,0 +1,73 @@
+# cairn: the two commands a newcomer needs.
+#   make run   install missing Debian packages, build, start the agent
+#   make test  the same set-up, then every test (sanitizer build)
+# The real build is CMake; this file only wraps it.
+
+BUILD      ?= build
+TEST_BUILD ?= build-test
+FUZZ_BUILD ?= build-fuzz
+LISTEN     ?= 127.0.0.1:9100
+DATA       ?= ./data
+JOBS       ?= $(shell nproc)
+FUZZ_SECONDS ?= 30
+ARGS       ?=
+
+# Debian packages needed to build, test and compare against the real peers.
+DEB_PACKAGES := build-essential cmake pkg-config clang clang-format libclang-rt-14-dev \
+	libmicrohttpd-dev libyaml-dev zlib1g-dev libpcre2-dev libcriterion-dev \
+	prometheus prometheus-node-exporter curl python3 wrk procps
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps build run test fuzz format format-check bench clean
+
+all: build
+
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAIRN_TESTS=OFF
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	mkdir -p $(DATA)
+	./$(BUILD)/cairn agent --web.listen-address=$(LISTEN) $(ARGS)
+
+test: deps
+	cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCAIRN_SANITIZE=ON -DCAIRN_WERROR=ON
+	cmake --build $(TEST_BUILD) -j $(JOBS)
+	cd $(TEST_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure
+
+# libFuzzer targets, each for a bounded time, seeds from tests/fuzz/corpus/<name>.
+fuzz: deps
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCAIRN_FUZZ=ON -DCAIRN_TESTS=OFF
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_targets
+	@for f in $(FUZZ_BUILD)/tests/*_fuzz; do \
+		name=$$(basename $$f _fuzz); corpus=$$(mktemp -d); \
+		cp -r tests/fuzz/corpus/$$name/. $$corpus/ 2>/dev/null; \
+		echo "fuzzing $$name for $(FUZZ_SECONDS)s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $$corpus 2>&1 | tail -3 || exit 1; \
+		rm -rf $$corpus; \
+	done
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+bench: build
+	bash bench/node_exporter_compare.sh ./$(BUILD)/cairn
+
+clean:
+	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,649 @@
+/*
+ * Configuration: built-in defaults, then the YAML file named by
+ * --config.file, then the command-line flags, each layer overriding the one
+ * before. A reload (SIGHUP) rebuilds the whole thing from the same argv, so
+ * flags keep winning over an edited file.
+ *
+ * Flag names follow node_exporter and Prometheus (--web.listen-address,
+ * --path.procfs, --collector.NAME, --no-collector.NAME,
+ * --collector.NAME.OPTION=VALUE, ...). Both "--flag=value" and
+ * "--flag value" are accepted.
+ *
+ * The YAML file is read with libyaml's document API so that every node keeps
+ * its position: any error, including an unknown key, is reported as
+ * "file:line:column: what is wrong". The schema is documented in
+ * docs/configuration.md.
+ */
+#include "agent/internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#define DEFAULT_LISTEN ":9100"
+#define DEFAULT_TELEMETRY "/metrics"
+#define DEFAULT_MAX_REQUESTS 40
+#define DEFAULT_INTERVAL_MS 15000
+#define DEFAULT_TIMEOUT_MS 10000 /* or the interval, if shorter */
+
+static size_t count_builtins(void)
+{
+    size_t n = 0;
+    for (const struct plg_collector *const *c = plg_builtin_collectors(); *c; c++)
+        n++;
+    return n;
+}
+
+static size_t count_options(const struct plg_collector *c)
+{
+    size_t n = 0;
+    while (c->options && c->options[n].name)
+        n++;
+    return n;
+}
+
+static int set_str(char **dst, const char *v)
+{
+    char *d = cn_strdup(v);
+    if (!d)
+        return -ENOMEM;
+    free(*dst);
+    *dst = d;
+    return 0;
+}
+
+static int config_defaults(struct agent_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->max_requests = DEFAULT_MAX_REQUESTS;
+    cfg->log_level = CN_LOG_INFO;
+    cfg->log_format = CN_LOG_LOGFMT;
+    cfg->interval_ms = DEFAULT_INTERVAL_MS;
+    cfg->ncollectors = count_builtins();
+    cfg->collectors = cn_calloc(cfg->ncollectors, sizeof(*cfg->collectors));
+    if (!cfg->collectors)
+        return -ENOMEM;
+    const struct plg_collector *const *all = plg_builtin_collectors();
+    for (size_t i = 0; i < cfg->ncollectors; i++) {
+        cfg->collectors[i].enabled = -1;
+        cfg->collectors[i].values = cn_calloc(count_options(all[i]) + 1, sizeof(char *));
+        if (!cfg->collectors[i].values)
+            return -ENOMEM;
+    }
+    if (set_str(&cfg->listen_address, DEFAULT_LISTEN) ||
+        set_str(&cfg->telemetry_path, DEFAULT_TELEMETRY) ||
+        set_str((char **)&cfg->paths.procfs, "/proc") ||
+        set_str((char **)&cfg->paths.sysfs, "/sys") || set_str((char **)&cfg->paths.rootfs, "/") ||
+        set_str((char **)&cfg->paths.udev_data, "/run/udev/data"))
+        return -ENOMEM;
+    return 0;
+}
+
+void agent_config_free(struct agent_config *cfg)
+{
+    if (!cfg)
+        return;
+    const struct plg_collector *const *all = plg_builtin_collectors();
+    for (size_t i = 0; cfg->collectors && i < cfg->ncollectors; i++) {
+        size_t n = count_options(all[i]);
+        for (size_t j = 0; cfg->collectors[i].values && j < n; j++)
+            free(cfg->collectors[i].values[j]);
+        free(cfg->collectors[i].values);
+    }
+    free(cfg->collectors);
+    free(cfg->config_file);
+    free(cfg->listen_address);
+    free(cfg->telemetry_path);
+    free((char *)cfg->paths.procfs);
+    free((char *)cfg->paths.sysfs);
+    free((char *)cfg->paths.rootfs);
+    free((char *)cfg->paths.udev_data);
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+int64_t agent_config_timeout_ms(const struct agent_config *cfg)
+{
+    if (cfg->timeout_ms > 0)
+        return cfg->timeout_ms;
+    return cfg->interval_ms < DEFAULT_TIMEOUT_MS ? cfg->interval_ms : DEFAULT_TIMEOUT_MS;
+}
+
+bool agent_config_collector_enabled(const struct agent_config *cfg, size_t i)
+{
+    int e = cfg->collectors[i].enabled;
+    if (e >= 0)
+        return e == 1;
+    return !cfg->disable_defaults && plg_builtin_collectors()[i]->default_enabled;
+}
+
+static long collector_index(const char *name, size_t len)
+{
+    const struct plg_collector *const *all = plg_builtin_collectors();
+    for (long i = 0; all[i]; i++)
+        if (strlen(all[i]->name) == len && strncmp(all[i]->name, name, len) == 0)
+            return i;
+    return -1;
+}
+
+static long option_index(const struct plg_collector *c, const char *name)
+{
+    for (long i = 0; c->options && c->options[i].name; i++)
+        if (strcmp(c->options[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+/* Validates "host:port", ":port", "[v6]:port". */
+static int check_listen_address(const char *a, char *err, size_t errcap, const char *where)
+{
+    const char *colon = strrchr(a, ':');
+    uint64_t port;
+    if (!colon || cn_parse_u64(colon + 1, &port) || port > 65535 ||
+        (a[0] == '[' && colon[-1] != ']')) {
+        snprintf(err, errcap, "%sinvalid listen address \"%s\" (want host:port, :port or [v6]:port)",
+                 where, a);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+    if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1"))
+        *out = true;
+    else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off") || !strcmp(v, "0"))
+        *out = false;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+static int check_timing(const struct agent_config *cfg, char *err, size_t errcap,
+                        const char *where)
+{
+    if (cfg->interval_ms <= 0) {
+        snprintf(err, errcap, "%scollection interval must be positive", where);
+        return -EINVAL;
+    }
+    if (cfg->timeout_ms < 0 || cfg->timeout_ms > cfg->interval_ms) {
+        snprintf(err, errcap, "%scollector timeout must be positive and at most the interval",
+                 where);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* ---- YAML ------------------------------------------------------------------ */
+
+struct yctx {
+    yaml_document_t *doc;
+    long collector; /* the collector whose section is being read */
+    const char *file;
+    char *err;
+    size_t errcap;
+};
+
+static int yerr(struct yctx *y, const yaml_node_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int yerr(struct yctx *y, const yaml_node_t *n, const char *fmt, ...)
+{
+    int off = snprintf(y->err, y->errcap, "%s:%zu:%zu: ", y->file, n->start_mark.line + 1,
+                       n->start_mark.column + 1);
+    if (off < 0 || (size_t)off >= y->errcap)
+        return -EINVAL;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(y->err + off, y->errcap - (size_t)off, fmt, ap);
+    va_end(ap);
+    return -EINVAL;
+}
+
+static const char *scalar(struct yctx *y, const yaml_node_t *n, const char *what, int *rc)
+{
+    if (n->type != YAML_SCALAR_NODE) {
+        *rc = yerr(y, n, "%s must be a scalar value", what);
+        return NULL;
+    }
+    return (const char *)n->data.scalar.value;
+}
+
+static int y_string(struct yctx *y, const yaml_node_t *n, const char *what, char **dst)
+{
+    int rc = 0;
+    const char *v = scalar(y, n, what, &rc);
+    return v ? set_str(dst, v) : rc;
+}
+
+static int y_bool(struct yctx *y, const yaml_node_t *n, const char *what, bool *dst)
+{
+    int rc = 0;
+    const char *v = scalar(y, n, what, &rc);
+    if (!v)
+        return rc;
+    if (parse_bool(v, dst))
+        return yerr(y, n, "%s: \"%s\" is not a boolean (true or false)", what, v);
+    return 0;
+}
+
+static int y_duration(struct yctx *y, const yaml_node_t *n, const char *what, int64_t *dst)
+{
+    int rc = 0;
+    const char *v = scalar(y, n, what, &rc);
+    if (!v)
+        return rc;
+    if (cn_duration_parse(v, dst))
+        return yerr(y, n, "%s: \"%s\" is not a duration (e.g. 15s, 1m, 500ms)", what, v);
+    return 0;
+}
+
+typedef int (*section_fn)(struct yctx *y, struct agent_config *cfg, const char *key,
+                          yaml_node_t *val);
+
+/* Calls fn for each key of a mapping; non-mappings and non-scalar keys are
+ * errors. */
+static int each_key(struct yctx *y, struct agent_config *cfg, yaml_node_t *map, const char *what,
+                    section_fn fn)
+{
+    if (map->type == YAML_SCALAR_NODE && map->data.scalar.length == 0)
+        return 0; /* "web:" with nothing under it */
+    if (map->type != YAML_MAPPING_NODE)
+        return yerr(y, map, "%s must be a mapping", what);
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = yaml_document_get_node(y->doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(y->doc, p->value);
+        if (k->type != YAML_SCALAR_NODE)
+            return yerr(y, k, "keys of %s must be scalars", what);
+        int rc = fn(y, cfg, (const char *)k->data.scalar.value, v);
+        if (rc == -ENOENT)
+            return yerr(y, k, "unknown key \"%s\" in %s", (const char *)k->data.scalar.value,
+                        what);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int sec_web(struct yctx *y, struct agent_config *cfg, const char *key, yaml_node_t *v)
+{
+    if (!strcmp(key, "listen_address")) {
+        int rc = y_string(y, v, "web.listen_address", &cfg->listen_address);
+        if (!rc && check_listen_address(cfg->listen_address, y->err, y->errcap, ""))
+            return yerr(y, v, "invalid listen address \"%s\" (want host:port, :port or [v6]:port)",
+                        cfg->listen_address);
+        return rc;
+    }
+    if (!strcmp(key, "telemetry_path")) {
+        int rc = y_string(y, v, "web.telemetry_path", &cfg->telemetry_path);
+        if (!rc && cfg->telemetry_path[0] != '/')
+            return yerr(y, v, "web.telemetry_path must start with '/'");
+        return rc;
+    }
+    if (!strcmp(key, "max_requests")) {
+        int rc = 0;
+        const char *s = scalar(y, v, "web.max_requests", &rc);
+        int64_t n;
+        if (!s)
+            return rc;
+        if (cn_parse_i64(s, &n) || n < 0)
+            return yerr(y, v, "web.max_requests: \"%s\" is not a non-negative integer", s);
+        cfg->max_requests = (long)n;
+        return 0;
+    }
+    return -ENOENT;
+}
+
+static int sec_log(struct yctx *y, struct agent_config *cfg, const char *key, yaml_node_t *v)
+{
+    int rc = 0;
+    if (!strcmp(key, "level")) {
+        const char *s = scalar(y, v, "log.level", &rc);
+        if (!s)
+            return rc;
+        if (cn_log_level_parse(s, &cfg->log_level))
+            return yerr(y, v, "log.level: \"%s\" is not one of debug, info, warn, error", s);
+        return 0;
+    }
+    if (!strcmp(key, "format")) {
+        const char *s = scalar(y, v, "log.format", &rc);
+        if (!s)
+            return rc;
+        if (cn_log_format_parse(s, &cfg->log_format))
+            return yerr(y, v, "log.format: \"%s\" is not one of logfmt, json", s);
+        return 0;
+    }
+    return -ENOENT;
+}
+
+static int sec_paths(struct yctx *y, struct agent_config *cfg, const char *key, yaml_node_t *v)
+{
+    if (!strcmp(key, "procfs"))
+        return y_string(y, v, "paths.procfs", (char **)&cfg->paths.procfs);
+    if (!strcmp(key, "sysfs"))
+        return y_string(y, v, "paths.sysfs", (char **)&cfg->paths.sysfs);
+    if (!strcmp(key, "rootfs"))
+        return y_string(y, v, "paths.rootfs", (char **)&cfg->paths.rootfs);
+    if (!strcmp(key, "udev_data"))
+        return y_string(y, v, "paths.udev_data", (char **)&cfg->paths.udev_data);
+    return -ENOENT;
+}
+
+static int sec_collection(struct yctx *y, struct agent_config *cfg, const char *key,
+                          yaml_node_t *v)
+{
+    if (!strcmp(key, "interval"))
+        return y_duration(y, v, "collection.interval", &cfg->interval_ms);
+    if (!strcmp(key, "timeout"))
+        return y_duration(y, v, "collection.timeout", &cfg->timeout_ms);
+    return -ENOENT;
+}
+
+static int sec_one_collector(struct yctx *y, struct agent_config *cfg, const char *key,
+                             yaml_node_t *v)
+{
+    long ci = y->collector;
+    const struct plg_collector *c = plg_builtin_collectors()[ci];
+    if (!strcmp(key, "enabled")) {
+        bool b;
+        int rc = y_bool(y, v, "enabled", &b);
+        if (!rc)
+            cfg->collectors[ci].enabled = b;
+        return rc;
+    }
+    long oi = option_index(c, key);
+    if (oi < 0)
+        return -ENOENT;
+    return y_string(y, v, key, &cfg->collectors[ci].values[oi]);
+}
+
+static int sec_collectors(struct yctx *y, struct agent_config *cfg, const char *key,
+                          yaml_node_t *v)
+{
+    if (!strcmp(key, "disable_defaults"))
+        return y_bool(y, v, "collectors.disable_defaults", &cfg->disable_defaults);
+    long ci = collector_index(key, strlen(key));
+    if (ci < 0)
+        return -ENOENT;
+    if (v->type == YAML_SCALAR_NODE && v->data.scalar.length > 0) {
+        bool b;
+        int rc = y_bool(y, v, key, &b);
+        if (!rc)
+            cfg->collectors[ci].enabled = b;
+        return rc;
+    }
+    char what[96];
+    snprintf(what, sizeof(what), "collectors.%s", key);
+    y->collector = ci;
+    return each_key(y, cfg, v, what, sec_one_collector);
+}
+
+static int sec_top(struct yctx *y, struct agent_config *cfg, const char *key, yaml_node_t *v)
+{
+    if (!strcmp(key, "web"))
+        return each_key(y, cfg, v, "web", sec_web);
+    if (!strcmp(key, "log"))
+        return each_key(y, cfg, v, "log", sec_log);
+    if (!strcmp(key, "paths"))
+        return each_key(y, cfg, v, "paths", sec_paths);
+    if (!strcmp(key, "collection"))
+        return each_key(y, cfg, v, "collection", sec_collection);
+    if (!strcmp(key, "collectors"))
+        return each_key(y, cfg, v, "collectors", sec_collectors);
+    return -ENOENT;
+}
+
+int agent_config_apply_yaml(struct agent_config *cfg, const char *file, const char *text,
+                            size_t len, char *err, size_t errcap)
+{
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    if (!yaml_parser_initialize(&parser))
+        return -ENOMEM;
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        yaml_mark_t m = parser.problem_mark;
+        snprintf(err, errcap, "%s:%zu:%zu: %s%s%s", file, m.line + 1, m.column + 1,
+                 parser.problem ? parser.problem : "invalid YAML", parser.context ? " " : "",
+                 parser.context ? parser.context : "");
+        yaml_parser_delete(&parser);
+        return -EINVAL;
+    }
+    int rc = 0;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (root) {
+        struct yctx y = {.doc = &doc, .file = file, .err = err, .errcap = errcap};
+        rc = each_key(&y, cfg, root, "the configuration file", sec_top);
+        if (!rc && check_timing(cfg, err, errcap, "")) {
+            char msg[200];
+            snprintf(msg, sizeof(msg), "%s", err);
+            snprintf(err, errcap, "%s:1:1: %s", file, msg);
+            rc = -EINVAL;
+        }
+    }
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
+/* ---- flags ----------------------------------------------------------------- */
+
+enum flag_kind { F_STR, F_BOOL, F_DURATION, F_LONG, F_LEVEL, F_FORMAT };
+
+struct flag {
+    const char *name;
+    enum flag_kind kind;
+    size_t offset;
+    const char *help;
+};
+
+#define OFF(field) offsetof(struct agent_config, field)
+
+static const struct flag flags[] = {
+    {"config.file", F_STR, OFF(config_file), "YAML configuration file."},
+    {"config.check", F_BOOL, OFF(config_check), "Validate the configuration and exit."},
+    {"web.listen-address", F_STR, OFF(listen_address),
+     "Address to listen on for /metrics and the API (default \":9100\")."},
+    {"web.telemetry-path", F_STR, OFF(telemetry_path),
+     "Path under which to expose metrics (default /metrics)."},
+    {"web.max-requests", F_LONG, OFF(max_requests),
+     "Maximum number of parallel scrape requests; 0 disables the limit (default 40)."},
+    {"log.level", F_LEVEL, OFF(log_level), "Only log messages at or above: debug, info, warn, error."},
+    {"log.format", F_FORMAT, OFF(log_format), "Log line format: logfmt or json."},
+    {"path.procfs", F_STR, OFF(paths.procfs), "procfs mountpoint (default /proc)."},
+    {"path.sysfs", F_STR, OFF(paths.sysfs), "sysfs mountpoint (default /sys)."},
+    {"path.rootfs", F_STR, OFF(paths.rootfs), "rootfs mountpoint (default /)."},
+    {"path.udev.data", F_STR, OFF(paths.udev_data), "udev data path (default /run/udev/data)."},
+    {"collector.interval", F_DURATION, OFF(interval_ms),
+     "How often the collectors run (default 15s)."},
+    {"collector.timeout", F_DURATION, OFF(timeout_ms),
+     "Deadline of the collectors in a cycle, at most the interval (default 10s or the "
+     "interval if shorter)."},
+    {"collector.disable-defaults", F_BOOL, OFF(disable_defaults),
+     "Disable all collectors that are not explicitly enabled."},
+    {"help", F_BOOL, OFF(show_help), "Show this help."},
+    {"version", F_BOOL, OFF(show_version), "Show the version."},
+};
+
+void agent_config_usage(FILE *out)
+{
+    fprintf(out, "usage: cairn agent [<flags>]\n\nFlags:\n");
+    for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+        fprintf(out, "  --%-28s %s\n", flags[i].name, flags[i].help);
+    fprintf(out, "\nCollectors (--collector.NAME enables, --no-collector.NAME disables):\n");
+    for (const struct plg_collector *const *c = plg_builtin_collectors(); *c; c++) {
+        fprintf(out, "  --collector.%-18s %s by default\n", (*c)->name,
+                (*c)->default_enabled ? "enabled" : "disabled");
+        for (const struct plg_option *o = (*c)->options; o && o->name; o++)
+            fprintf(out, "      --collector.%s.%s  %s%s%s%s\n", (*c)->name, o->name,
+                    o->help ? o->help : "", o->def ? " (default \"" : "", o->def ? o->def : "",
+                    o->def ? "\")" : "");
+    }
+}
+
+static int apply_flag(struct agent_config *cfg, const struct flag *f, const char *val,
+                      char *err, size_t errcap)
+{
+    char *base = (char *)cfg + f->offset;
+    switch (f->kind) {
+    case F_STR:
+        if (!strcmp(f->name, "web.listen-address") &&
+            check_listen_address(val, err, errcap, "--web.listen-address: "))
+            return -EINVAL;
+        return set_str((char **)base, val);
+    case F_BOOL:
+        if (parse_bool(val, (bool *)base))
+            goto bad;
+        return 0;
+    case F_DURATION:
+        if (cn_duration_parse(val, (int64_t *)base))
+            goto bad;
+        return 0;
+    case F_LONG: {
+        int64_t n;
+        if (cn_parse_i64(val, &n) || n < 0)
+            goto bad;
+        *(long *)base = (long)n;
+        return 0;
+    }
+    case F_LEVEL:
+        if (cn_log_level_parse(val, (enum cn_log_level *)base))
+            goto bad;
+        return 0;
+    case F_FORMAT:
+        if (cn_log_format_parse(val, (enum cn_log_format *)base))
+            goto bad;
+        return 0;
+    }
+bad:
+    snprintf(err, errcap, "invalid value \"%s\" for flag --%s", val, f->name);
+    return -EINVAL;
+}
+
+/*
+ * Applies argv[1..] to cfg. When only_config is set, only --config.file and
+ * --config.check are applied (the first pass, which finds the YAML file).
+ */
+static int apply_flags(struct agent_config *cfg, int argc, char **argv, bool only_config,
+                       char *err, size_t errcap)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strncmp(arg, "--", 2) != 0) {
+            snprintf(err, errcap, "unexpected argument \"%s\"", arg);
+            return -EINVAL;
+        }
+        const char *name = arg + 2;
+        const char *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const char *val = eq ? eq + 1 : NULL;
+
+        /* The fixed flags. */
+        const struct flag *f = NULL;
+        for (size_t k = 0; k < sizeof(flags) / sizeof(flags[0]); k++)
+            if (strlen(flags[k].name) == nlen && !strncmp(flags[k].name, name, nlen))
+                f = &flags[k];
+        if (f) {
+            if (!val) {
+                if (f->kind == F_BOOL) {
+                    val = "true";
+                } else if (i + 1 < argc) {
+                    val = argv[++i];
+                } else {
+                    snprintf(err, errcap, "flag --%s needs a value", f->name);
+                    return -EINVAL;
+                }
+            }
+            bool is_config = !strcmp(f->name, "config.file") || !strcmp(f->name, "config.check") ||
+                             !strcmp(f->name, "help") || !strcmp(f->name, "version");
+            if (only_config != is_config)
+                continue;
+            int rc = apply_flag(cfg, f, val, err, errcap);
+            if (rc)
+                return rc;
+            continue;
+        }
+
+        /* --collector.NAME, --no-collector.NAME, --collector.NAME.OPTION=V */
+        bool neg = !strncmp(name, "no-collector.", 13);
+        if (neg || !strncmp(name, "collector.", 10)) {
+            const char *cn = name + (neg ? 13 : 10);
+            size_t cnlen = nlen - (size_t)(cn - name);
+            const char *dot = memchr(cn, '.', cnlen);
+            size_t cname_len = dot ? (size_t)(dot - cn) : cnlen;
+            long ci = collector_index(cn, cname_len);
+            if (ci < 0) {
+                snprintf(err, errcap, "unknown long flag '--%.*s'", (int)nlen, name);
+                return -EINVAL;
+            }
+            if (!dot) {
+                bool on = true;
+                if (val && parse_bool(val, &on)) {
+                    snprintf(err, errcap, "invalid value \"%s\" for flag --%.*s", val, (int)nlen,
+                             name);
+                    return -EINVAL;
+                }
+                if (!only_config)
+                    cfg->collectors[ci].enabled = neg ? !on : on;
+                continue;
+            }
+            char opt[128];
+            snprintf(opt, sizeof(opt), "%.*s", (int)(cnlen - cname_len - 1), dot + 1);
+            const struct plg_collector *c = plg_builtin_collectors()[ci];
+            long oi = neg ? -1 : option_index(c, opt);
+            if (oi < 0) {
+                snprintf(err, errcap, "unknown long flag '--%.*s'", (int)nlen, name);
+                return -EINVAL;
+            }
+            if (!val) {
+                if (i + 1 >= argc) {
+                    snprintf(err, errcap, "flag --%.*s needs a value", (int)nlen, name);
+                    return -EINVAL;
+                }
+                val = argv[++i];
+            }
+            if (!only_config && set_str(&cfg->collectors[ci].values[oi], val))
+                return -ENOMEM;
+            continue;
+        }
+        snprintf(err, errcap, "unknown long flag '--%.*s'", (int)nlen, name);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int agent_config_load(struct agent_config *cfg, int argc, char **argv, char *err, size_t errcap)
+{
+    int rc = config_defaults(cfg);
+    if (rc)
+        return rc;
+    rc = apply_flags(cfg, argc, argv, true, err, errcap);
+    if (rc || cfg->show_help || cfg->show_version)
+        return rc;
+    if (cfg->config_file) {
+        struct cn_buf text;
+        cn_buf_init(&text);
+        rc = cn_read_file_buf(cfg->config_file, &text, 16 << 20);
+        if (rc) {
+            snprintf(err, errcap, "%s: cannot read configuration file: %s", cfg->config_file,
+                     strerror(-rc));
+            cn_buf_free(&text);
+            return -EINVAL;
+        }
+        rc = agent_config_apply_yaml(cfg, cfg->config_file, text.data ? text.data : "", text.len,
+                                     err, errcap);
+        cn_buf_free(&text);
+        if (rc)
+            return rc;
+    }
+    rc = apply_flags(cfg, argc, argv, false, err, errcap);
+    if (rc)
+        return rc;
+    if (cfg->telemetry_path[0] != '/') {
+        snprintf(err, errcap, "--web.telemetry-path must start with '/'");
+        return -EINVAL;
+    }
+    return check_timing(cfg, err, errcap, "");
+}

@@ -1,0 +1,158 @@
+/*
+ * Internals of the agent module shared by its files (and its unit tests).
+ * Nothing outside agent/ and tests/unit/agent includes this header.
+ */
+#ifndef CAIRN_AGENT_INTERNAL_H
+#define CAIRN_AGENT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/common.h"
+#include "exporter/exporter.h"
+#include "plugins/plugins.h"
+
+/* ---- configuration (config.c) ------------------------------------------- */
+
+/* One built-in collector's settings. enabled: -1 unset (use the default),
+ * 0 off, 1 on. values[i] is the configured value of option i (owned, NULL =
+ * default). */
+struct agent_collector_cfg {
+    int enabled;
+    char **values;
+};
+
+/*
+ * The whole configuration: defaults, then the YAML file, then flags, each
+ * overriding the one before. All strings are owned by the struct.
+ */
+struct agent_config {
+    char *config_file;
+    bool config_check;
+    bool show_help;
+    bool show_version;
+
+    char *listen_address;
+    char *telemetry_path;
+    long max_requests;
+
+    enum cn_log_level log_level;
+    enum cn_log_format log_format;
+
+    struct plg_paths paths; /* strings owned */
+
+    int64_t interval_ms;
+    int64_t timeout_ms; /* 0: automatic, see agent_config_timeout_ms() */
+    bool disable_defaults;
+
+    size_t ncollectors; /* == number of built-in collectors */
+    struct agent_collector_cfg *collectors;
+};
+
+/*
+ * Builds the configuration from argv (argv[0] is the subcommand name, e.g.
+ * "agent") and the YAML file that --config.file names, if any. On error
+ * returns -EINVAL and writes a one-line message into err (for a YAML error:
+ * "file:line:column: what is wrong"). The caller frees cfg with
+ * agent_config_free() in both cases.
+ */
+int agent_config_load(struct agent_config *cfg, int argc, char **argv, char *err, size_t errcap);
+void agent_config_free(struct agent_config *cfg);
+
+/* Parses YAML text (from `file`, used in messages) on top of cfg. */
+int agent_config_apply_yaml(struct agent_config *cfg, const char *file, const char *text,
+                            size_t len, char *err, size_t errcap);
+
+/* The collectors' deadline in a cycle: the configured one, or 10 s, or the
+ * interval if that is shorter. */
+int64_t agent_config_timeout_ms(const struct agent_config *cfg);
+
+/* Whether built-in collector i is enabled under cfg. */
+bool agent_config_collector_enabled(const struct agent_config *cfg, size_t i);
+
+/* Prints the flag reference. */
+void agent_config_usage(FILE *out);
+
+/* ---- self-metrics (selfmetrics.c) ---------------------------------------- */
+
+/* Counts HTTP requests by handler and status code; thread-safe. */
+struct agent_http_stats;
+struct agent_http_stats *agent_http_stats_create(void);
+void agent_http_stats_destroy(struct agent_http_stats *s);
+void agent_http_stats_inc(struct agent_http_stats *s, const char *handler, unsigned code);
+/* Adds cairn_http_requests_total to b. */
+void agent_http_stats_export(struct agent_http_stats *s, struct exp_builder *b);
+
+/* Adds process_* (from the agent's own /proc/self, whatever --path.procfs
+ * says: it describes this process, not the monitored host) and
+ * cairn_build_info to b. */
+void agent_process_metrics(struct exp_builder *b);
+
+/* ---- scheduler (sched.c) -------------------------------------------------- */
+
+/*
+ * Drives the collectors: every interval it hands each enabled collector the
+ * tick on its own worker thread, waits until all have finished or the
+ * deadline passed, and publishes a new snapshot of everything that finished
+ * in time, plus node_scrape_collector_* and the agent's self-metrics.
+ * A collector still running at the deadline reports success 0 with no
+ * series; a collector still running at the next tick is not started again.
+ */
+struct agent_sched;
+
+struct agent_sched_opts {
+    const struct agent_config *cfg;   /* borrowed during create only */
+    struct agent_http_stats *http;    /* borrowed; may be NULL */
+};
+
+int agent_sched_create(const struct agent_sched_opts *opts, struct agent_sched **out);
+/* Starts the scheduling thread; the first cycle runs at once. */
+int agent_sched_start(struct agent_sched *s);
+/* Runs exactly one cycle on the calling thread (tests, `--once`). */
+void agent_sched_run_once(struct agent_sched *s);
+/* Stops the thread and frees everything; collectors stuck in the kernel are
+ * left to finish on their own and free their state then. Accepts NULL. */
+void agent_sched_destroy(struct agent_sched *s);
+
+/* The latest complete snapshot, with a reference the caller drops with
+ * exp_snapshot_unref(); NULL before the first cycle finished. Thread-safe. */
+struct exp_snapshot *agent_sched_snapshot(struct agent_sched *s);
+
+/*
+ * Holds the snapshot the HTTP server serves. A reload replaces the scheduler
+ * behind it while the server keeps running.
+ */
+struct agent_source {
+    pthread_mutex_t lock;
+    struct agent_sched *sched;
+};
+
+/* ---- HTTP server (http.c) ------------------------------------------------- */
+
+struct agent_http;
+
+struct agent_http_opts {
+    const char *listen_address; /* "host:port", ":port", "[v6]:port" */
+    const char *telemetry_path; /* "/metrics" */
+    long max_requests;          /* concurrent /metrics requests; 0 = unlimited */
+    struct agent_source *source;
+    struct agent_http_stats *stats;
+};
+
+/* Starts serving. On failure returns a negative errno and writes why into
+ * err. */
+int agent_http_start(const struct agent_http_opts *opts, struct agent_http **out, char *err,
+                     size_t errcap);
+/* The TCP port actually bound (useful with port 0). */
+unsigned agent_http_port(const struct agent_http *h);
+void agent_http_stop(struct agent_http *h); /* accepts NULL */
+
+/* Chooses the exposition format for an Accept header (NULL: text). */
+enum exp_format agent_negotiate_format(const char *accept);
+/* Whether an Accept-Encoding header allows gzip. */
+bool agent_accepts_gzip(const char *accept_encoding);
+
+#endif

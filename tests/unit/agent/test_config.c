@@ -1,0 +1,223 @@
+/* Configuration: defaults, YAML, flags, precedence and every error message. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/internal.h"
+
+static long idx(const char *name)
+{
+    const struct plg_collector *const *all = plg_builtin_collectors();
+    for (long i = 0; all[i]; i++)
+        if (!strcmp(all[i]->name, name))
+            return i;
+    cr_assert_fail("no collector %s", name);
+    return -1;
+}
+
+/* Loads argv (without the leading "agent") and returns rc; err receives the message. */
+static int load(struct agent_config *cfg, char *err, size_t cap, int argc, const char **argv)
+{
+    const char *full[32] = {"agent"};
+    for (int i = 0; i < argc; i++)
+        full[i + 1] = argv[i];
+    return agent_config_load(cfg, argc + 1, (char **)full, err, cap);
+}
+
+static int yaml(struct agent_config *cfg, char *err, size_t cap, const char *text)
+{
+    const char *argv[] = {"agent"};
+    cr_assert_eq(agent_config_load(cfg, 1, (char **)argv, err, cap), 0);
+    return agent_config_apply_yaml(cfg, "test.yml", text, strlen(text), err, cap);
+}
+
+Test(agent_config, defaults)
+{
+    struct agent_config cfg;
+    char err[256] = "";
+    cr_assert_eq(load(&cfg, err, sizeof(err), 0, NULL), 0, "%s", err);
+    cr_assert_str_eq(cfg.listen_address, ":9100");
+    cr_assert_str_eq(cfg.telemetry_path, "/metrics");
+    cr_assert_str_eq(cfg.paths.procfs, "/proc");
+    cr_assert_str_eq(cfg.paths.sysfs, "/sys");
+    cr_assert_str_eq(cfg.paths.rootfs, "/");
+    cr_assert_eq(cfg.interval_ms, 15000);
+    cr_assert_eq(agent_config_timeout_ms(&cfg), 10000);
+    cr_assert_eq(cfg.max_requests, 40);
+    cr_assert(agent_config_collector_enabled(&cfg, (size_t)idx("loadavg")));
+    agent_config_free(&cfg);
+}
+
+Test(agent_config, flags)
+{
+    struct agent_config cfg;
+    char err[256] = "";
+    const char *argv[] = {"--web.listen-address=127.0.0.1:9200", "--path.procfs", "/host/proc",
+                          "--collector.interval=2s", "--no-collector.loadavg",
+                          "--log.level=debug", "--log.format=json"};
+    cr_assert_eq(load(&cfg, err, sizeof(err), 7, argv), 0, "%s", err);
+    cr_assert_str_eq(cfg.listen_address, "127.0.0.1:9200");
+    cr_assert_str_eq(cfg.paths.procfs, "/host/proc");
+    cr_assert_eq(cfg.interval_ms, 2000);
+    cr_assert_eq(agent_config_timeout_ms(&cfg), 2000, "timeout follows a short interval");
+    cr_assert_not(agent_config_collector_enabled(&cfg, (size_t)idx("loadavg")));
+    cr_assert_eq(cfg.log_level, CN_LOG_DEBUG);
+    cr_assert_eq(cfg.log_format, CN_LOG_JSON);
+    agent_config_free(&cfg);
+}
+
+Test(agent_config, disable_defaults_then_enable_one)
+{
+    struct agent_config cfg;
+    char err[256] = "";
+    const char *argv[] = {"--collector.disable-defaults", "--collector.loadavg"};
+    cr_assert_eq(load(&cfg, err, sizeof(err), 2, argv), 0, "%s", err);
+    for (size_t i = 0; i < cfg.ncollectors; i++)
+        cr_assert_eq(agent_config_collector_enabled(&cfg, i), (long)i == idx("loadavg"));
+    agent_config_free(&cfg);
+}
+
+Test(agent_config, flag_errors)
+{
+    static const struct {
+        const char *arg;
+        const char *msg;
+    } cases[] = {
+        {"--nope", "unknown long flag '--nope'"},
+        {"--collector.nosuch", "unknown long flag '--collector.nosuch'"},
+        {"--collector.loadavg.nosuch=1", "unknown long flag '--collector.loadavg.nosuch'"},
+        {"--collector.interval=soon", "invalid value \"soon\" for flag --collector.interval"},
+        {"--log.level=loud", "invalid value \"loud\" for flag --log.level"},
+        {"--web.listen-address=nowhere",
+         "--web.listen-address: invalid listen address \"nowhere\" (want host:port, :port or "
+         "[v6]:port)"},
+        {"--web.max-requests=-1", "invalid value \"-1\" for flag --web.max-requests"},
+        {"--collector.timeout=20s", "collector timeout must be positive and at most the interval"},
+        {"stray", "unexpected argument \"stray\""},
+        {"--web.telemetry-path=metrics", "--web.telemetry-path must start with '/'"},
+        {"--config.file=/nonexistent/cairn.yml",
+         "/nonexistent/cairn.yml: cannot read configuration file: No such file or directory"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct agent_config cfg;
+        char err[256] = "";
+        const char *argv[] = {cases[i].arg};
+        cr_expect_eq(load(&cfg, err, sizeof(err), 1, argv), -EINVAL, "%s", cases[i].arg);
+        cr_expect_str_eq(err, cases[i].msg);
+        agent_config_free(&cfg);
+    }
+}
+
+Test(agent_config, yaml_full)
+{
+    struct agent_config cfg;
+    char err[256] = "";
+    int rc = yaml(&cfg, err, sizeof(err),
+                  "web:\n"
+                  "  listen_address: \"127.0.0.1:9300\"\n"
+                  "  telemetry_path: /m\n"
+                  "  max_requests: 5\n"
+                  "log:\n  level: warn\n  format: json\n"
+                  "paths:\n  procfs: /p\n  sysfs: /s\n  rootfs: /r\n  udev_data: /u\n"
+                  "collection:\n  interval: 30s\n  timeout: 5s\n"
+                  "collectors:\n"
+                  "  disable_defaults: true\n"
+                  "  loadavg: true\n");
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert_str_eq(cfg.listen_address, "127.0.0.1:9300");
+    cr_assert_str_eq(cfg.telemetry_path, "/m");
+    cr_assert_eq(cfg.max_requests, 5);
+    cr_assert_eq(cfg.log_level, CN_LOG_WARN);
+    cr_assert_eq(cfg.log_format, CN_LOG_JSON);
+    cr_assert_str_eq(cfg.paths.procfs, "/p");
+    cr_assert_str_eq(cfg.paths.udev_data, "/u");
+    cr_assert_eq(cfg.interval_ms, 30000);
+    cr_assert_eq(cfg.timeout_ms, 5000);
+    cr_assert(cfg.disable_defaults);
+    cr_assert(agent_config_collector_enabled(&cfg, (size_t)idx("loadavg")));
+    agent_config_free(&cfg);
+}
+
+Test(agent_config, yaml_collector_mapping)
+{
+    struct agent_config cfg;
+    char err[256] = "";
+    cr_assert_eq(yaml(&cfg, err, sizeof(err), "collectors:\n  loadavg:\n    enabled: false\n"), 0,
+                 "%s", err);
+    cr_assert_not(agent_config_collector_enabled(&cfg, (size_t)idx("loadavg")));
+    agent_config_free(&cfg);
+}
+
+Test(agent_config, yaml_errors)
+{
+    static const struct {
+        const char *text;
+        const char *msg;
+    } cases[] = {
+        {"web:\n  listen: x\n", "test.yml:2:3: unknown key \"listen\" in web"},
+        {"nope: 1\n", "test.yml:1:1: unknown key \"nope\" in the configuration file"},
+        {"web: [1, 2]\n", "test.yml:1:6: web must be a mapping"},
+        {"collection:\n  interval: soon\n",
+         "test.yml:2:13: collection.interval: \"soon\" is not a duration (e.g. 15s, 1m, 500ms)"},
+        {"log:\n  level: loud\n",
+         "test.yml:2:10: log.level: \"loud\" is not one of debug, info, warn, error"},
+        {"log:\n  format: xml\n", "test.yml:2:11: log.format: \"xml\" is not one of logfmt, json"},
+        {"collectors:\n  loadavg: maybe\n",
+         "test.yml:2:12: loadavg: \"maybe\" is not a boolean (true or false)"},
+        {"collectors:\n  nosuch: true\n", "test.yml:2:3: unknown key \"nosuch\" in collectors"},
+        {"collectors:\n  loadavg:\n    colour: red\n",
+         "test.yml:3:5: unknown key \"colour\" in collectors.loadavg"},
+        {"web:\n  max_requests: many\n",
+         "test.yml:2:17: web.max_requests: \"many\" is not a non-negative integer"},
+        {"web:\n  listen_address: nowhere\n",
+         "test.yml:2:19: invalid listen address \"nowhere\" (want host:port, :port or [v6]:port)"},
+        {"web:\n  telemetry_path: metrics\n",
+         "test.yml:2:19: web.telemetry_path must start with '/'"},
+        {"web:\n  listen_address: [a]\n", "test.yml:2:19: web.listen_address must be a scalar value"},
+        {"web:\n  - a\n", "test.yml:2:3: web must be a mapping"},
+        {"collection:\n  interval: 5s\n  timeout: 10s\n",
+         "test.yml:1:1: collector timeout must be positive and at most the interval"},
+        {"web: {listen_address: \"a:1\"\n",
+         "test.yml:2:1: did not find expected ',' or '}' while parsing a flow mapping"},
+        {"a: b: c\n", "test.yml:1:5: mapping values are not allowed in this context"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct agent_config cfg;
+        char err[256] = "";
+        cr_expect_eq(yaml(&cfg, err, sizeof(err), cases[i].text), -EINVAL, "%s", cases[i].text);
+        cr_expect_str_eq(err, cases[i].msg);
+        agent_config_free(&cfg);
+    }
+}
+
+Test(agent_config, empty_file_is_valid)
+{
+    struct agent_config cfg;
+    char err[256] = "";
+    cr_assert_eq(yaml(&cfg, err, sizeof(err), ""), 0, "%s", err);
+    agent_config_free(&cfg);
+    cr_assert_eq(yaml(&cfg, err, sizeof(err), "web:\n"), 0, "%s", err);
+    agent_config_free(&cfg);
+}
+
+Test(agent_config, flags_override_file)
+{
+    char path[] = "/tmp/cairn-config-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    const char *text = "web:\n  listen_address: \"127.0.0.1:9300\"\ncollection:\n  interval: 30s\n";
+    cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    char file_flag[64];
+    snprintf(file_flag, sizeof(file_flag), "--config.file=%s", path);
+    struct agent_config cfg;
+    char err[256] = "";
+    const char *argv[] = {"--web.listen-address=127.0.0.1:9400", file_flag};
+    cr_assert_eq(load(&cfg, err, sizeof(err), 2, argv), 0, "%s", err);
+    cr_assert_str_eq(cfg.listen_address, "127.0.0.1:9400", "the flag wins wherever it stands");
+    cr_assert_eq(cfg.interval_ms, 30000, "the file applies where no flag is given");
+    agent_config_free(&cfg);
+    unlink(path);
+}
