@@ -106,6 +106,10 @@ struct agent_sched;
 struct agent_sched_opts {
     const struct agent_config *cfg;   /* borrowed during create only */
     struct agent_http_stats *http;    /* borrowed; may be NULL */
+    /* Collectors beyond the built-ins (adapted plugins, test doubles), run
+     * with their default options; borrowed for the scheduler's lifetime. */
+    const struct plg_collector *const *extra;
+    size_t nextra;
 };
 
 int agent_sched_create(const struct agent_sched_opts *opts, struct agent_sched **out);

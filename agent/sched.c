@@ -161,8 +161,9 @@ static int dup_paths(struct plg_paths *dst, const struct plg_paths *src)
     return dst->procfs && dst->sysfs && dst->rootfs && dst->udev_data ? 0 : -ENOMEM;
 }
 
-static int instance_create(const struct plg_collector *col, const struct agent_config *cfg,
-                           size_t idx, struct instance **out)
+/* cfg_values: the configured option values (NULL: all defaults). */
+static int instance_create(const struct plg_collector *col, const struct plg_paths *paths,
+                           char *const *cfg_values, struct instance **out)
 {
     struct instance *in = cn_calloc(1, sizeof(*in));
     if (!in)
@@ -174,9 +175,9 @@ static int instance_create(const struct plg_collector *col, const struct agent_c
     while (col->options && col->options[in->nvalues].name)
         in->nvalues++;
     in->values = cn_calloc(in->nvalues + 1, sizeof(char *));
-    int rc = in->values ? dup_paths(&in->paths, &cfg->paths) : -ENOMEM;
-    for (size_t i = 0; !rc && i < in->nvalues; i++) {
-        const char *v = cfg->collectors[idx].values[i];
+    int rc = in->values ? dup_paths(&in->paths, paths) : -ENOMEM;
+    for (size_t i = 0; !rc && cfg_values && i < in->nvalues; i++) {
+        const char *v = cfg_values[i];
         if (v && !(in->values[i] = cn_strdup(v)))
             rc = -ENOMEM;
     }
@@ -237,17 +238,20 @@ int agent_sched_create(const struct agent_sched_opts *opts, struct agent_sched *
     s->interval_ms = cfg->interval_ms;
     s->timeout_ms = agent_config_timeout_ms(cfg);
     s->http = opts->http;
-    s->inst = cn_calloc(cfg->ncollectors + 1, sizeof(*s->inst));
+    s->inst = cn_calloc(cfg->ncollectors + opts->nextra + 1, sizeof(*s->inst));
     if (!s->inst) {
         agent_sched_destroy(s);
         return -ENOMEM;
     }
     const struct plg_collector *const *all = plg_builtin_collectors();
-    for (size_t i = 0; i < cfg->ncollectors; i++) {
-        if (!agent_config_collector_enabled(cfg, i))
+    for (size_t i = 0; i < cfg->ncollectors + opts->nextra; i++) {
+        bool builtin = i < cfg->ncollectors;
+        if (builtin && !agent_config_collector_enabled(cfg, i))
             continue;
+        const struct plg_collector *col = builtin ? all[i] : opts->extra[i - cfg->ncollectors];
         struct instance *in;
-        int rc = instance_create(all[i], cfg, i, &in);
+        int rc = instance_create(col, &cfg->paths, builtin ? cfg->collectors[i].values : NULL,
+                                 &in);
         if (!rc) {
             rc = instance_start(in);
             if (rc)
@@ -258,7 +262,7 @@ int agent_sched_create(const struct agent_sched_opts *opts, struct agent_sched *
             return rc;
         }
         s->inst[s->ninst++] = in;
-        cn_log(CN_LOG_INFO, "scheduler", "collector enabled", "collector", all[i]->name, NULL);
+        cn_log(CN_LOG_INFO, "scheduler", "collector enabled", "collector", col->name, NULL);
     }
     *out = s;
     return 0;
