@@ -90,8 +90,7 @@ static void reload(struct agent_config *cfg, int argc, char **argv, struct agent
         return;
     }
     if (strcmp(next.listen_address, cfg->listen_address) ||
-        strcmp(next.telemetry_path, cfg->telemetry_path) ||
-        next.max_requests != cfg->max_requests)
+        strcmp(next.telemetry_path, cfg->telemetry_path) || next.max_requests != cfg->max_requests)
         cn_log(CN_LOG_WARN, "agent", "web settings change only on restart", NULL);
     cn_log_setup(next.log_level, next.log_format);
     struct agent_sched *sched;
@@ -190,8 +189,8 @@ static int run_agent(int argc, char **argv)
             reload(&cfg, argc, argv, &src, stats);
             continue;
         }
-        cn_log(CN_LOG_INFO, "agent", "shutting down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-               NULL);
+        cn_log(CN_LOG_INFO, "agent", "shutting down", "signal",
+               sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
         break;
     }
 out:

@@ -142,8 +142,8 @@ static int check_listen_address(const char *a, char *err, size_t errcap, const c
     uint64_t port;
     if (!colon || cn_parse_u64(colon + 1, &port) || port > 65535 ||
         (a[0] == '[' && colon[-1] != ']')) {
-        snprintf(err, errcap, "%sinvalid listen address \"%s\" (want host:port, :port or [v6]:port)",
-                 where, a);
+        snprintf(err, errcap,
+                 "%sinvalid listen address \"%s\" (want host:port, :port or [v6]:port)", where, a);
         return -EINVAL;
     }
     return 0;
@@ -160,8 +160,7 @@ static int parse_bool(const char *v, bool *out)
     return 0;
 }
 
-static int check_timing(const struct agent_config *cfg, char *err, size_t errcap,
-                        const char *where)
+static int check_timing(const struct agent_config *cfg, char *err, size_t errcap, const char *where)
 {
     if (cfg->interval_ms <= 0) {
         snprintf(err, errcap, "%scollection interval must be positive", where);
@@ -259,8 +258,7 @@ static int each_key(struct yctx *y, struct agent_config *cfg, yaml_node_t *map, 
             return yerr(y, k, "keys of %s must be scalars", what);
         int rc = fn(y, cfg, (const char *)k->data.scalar.value, v);
         if (rc == -ENOENT)
-            return yerr(y, k, "unknown key \"%s\" in %s", (const char *)k->data.scalar.value,
-                        what);
+            return yerr(y, k, "unknown key \"%s\" in %s", (const char *)k->data.scalar.value, what);
         if (rc)
             return rc;
     }
@@ -331,8 +329,7 @@ static int sec_paths(struct yctx *y, struct agent_config *cfg, const char *key, 
     return -ENOENT;
 }
 
-static int sec_collection(struct yctx *y, struct agent_config *cfg, const char *key,
-                          yaml_node_t *v)
+static int sec_collection(struct yctx *y, struct agent_config *cfg, const char *key, yaml_node_t *v)
 {
     if (!strcmp(key, "interval"))
         return y_duration(y, v, "collection.interval", &cfg->interval_ms);
@@ -359,8 +356,7 @@ static int sec_one_collector(struct yctx *y, struct agent_config *cfg, const cha
     return y_string(y, v, key, &cfg->collectors[ci].values[oi]);
 }
 
-static int sec_collectors(struct yctx *y, struct agent_config *cfg, const char *key,
-                          yaml_node_t *v)
+static int sec_collectors(struct yctx *y, struct agent_config *cfg, const char *key, yaml_node_t *v)
 {
     if (!strcmp(key, "disable_defaults"))
         return y_bool(y, v, "collectors.disable_defaults", &cfg->disable_defaults);
@@ -450,7 +446,8 @@ static const struct flag flags[] = {
      "Path under which to expose metrics (default /metrics)."},
     {"web.max-requests", F_LONG, OFF(max_requests),
      "Maximum number of parallel scrape requests; 0 disables the limit (default 40)."},
-    {"log.level", F_LEVEL, OFF(log_level), "Only log messages at or above: debug, info, warn, error."},
+    {"log.level", F_LEVEL, OFF(log_level),
+     "Only log messages at or above: debug, info, warn, error."},
     {"log.format", F_FORMAT, OFF(log_format), "Log line format: logfmt or json."},
     {"path.procfs", F_STR, OFF(paths.procfs), "procfs mountpoint (default /proc)."},
     {"path.sysfs", F_STR, OFF(paths.sysfs), "sysfs mountpoint (default /sys)."},
@@ -483,8 +480,8 @@ void agent_config_usage(FILE *out)
     }
 }
 
-static int apply_flag(struct agent_config *cfg, const struct flag *f, const char *val,
-                      char *err, size_t errcap)
+static int apply_flag(struct agent_config *cfg, const struct flag *f, const char *val, char *err,
+                      size_t errcap)
 {
     char *base = (char *)cfg + f->offset;
     switch (f->kind) {
@@ -526,8 +523,8 @@ bad:
  * Applies argv[1..] to cfg. When only_config is set, only --config.file and
  * --config.check are applied (the first pass, which finds the YAML file).
  */
-static int apply_flags(struct agent_config *cfg, int argc, char **argv, bool only_config,
-                       char *err, size_t errcap)
+static int apply_flags(struct agent_config *cfg, int argc, char **argv, bool only_config, char *err,
+                       size_t errcap)
 {
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];

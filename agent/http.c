@@ -198,9 +198,9 @@ static enum MHD_Result serve_metrics(struct agent_http *h, struct MHD_Connection
         ret = MHD_NO;
         goto out;
     }
-    MHD_add_response_header(r, "Content-Type", fmt == EXP_FMT_OPENMETRICS
-                                                   ? EXP_CONTENT_TYPE_OPENMETRICS
-                                                   : EXP_CONTENT_TYPE_TEXT);
+    MHD_add_response_header(r, "Content-Type",
+                            fmt == EXP_FMT_OPENMETRICS ? EXP_CONTENT_TYPE_OPENMETRICS
+                                                       : EXP_CONTENT_TYPE_TEXT);
     MHD_add_response_header(r, "Vary", "Accept-Encoding");
     if (gz)
         MHD_add_response_header(r, "Content-Encoding", "gzip");
@@ -250,8 +250,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         return send_text(h, conn, "other", MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8",
                          "404 page not found\n");
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-        return send_text(h, conn, handler, MHD_HTTP_METHOD_NOT_ALLOWED,
-                         "text/plain; charset=utf-8", "Method not allowed.\n");
+        return send_text(h, conn, handler, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8",
+                         "Method not allowed.\n");
     if (!strcmp(handler, "/metrics"))
         return serve_metrics(h, conn);
     if (!strcmp(handler, "/-/healthy"))
@@ -293,8 +293,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- listening socket ----------------------------------------------------------- */
 
-static int listen_on(const char *address, int *fd_out, unsigned *port_out, char *err,
-                     size_t errcap)
+static int listen_on(const char *address, int *fd_out, unsigned *port_out, char *err, size_t errcap)
 {
     char host[256];
     const char *colon = strrchr(address, ':');
@@ -307,7 +306,8 @@ static int listen_on(const char *address, int *fd_out, unsigned *port_out, char 
         snprintf(host, sizeof(host), "%.*s", (int)(hlen - 2), address + 1);
     else
         snprintf(host, sizeof(host), "%.*s", (int)hlen, address);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res;
     int gai = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res);

@@ -104,8 +104,8 @@ void agent_process_metrics(struct exp_builder *b);
 struct agent_sched;
 
 struct agent_sched_opts {
-    const struct agent_config *cfg;   /* borrowed during create only */
-    struct agent_http_stats *http;    /* borrowed; may be NULL */
+    const struct agent_config *cfg; /* borrowed during create only */
+    struct agent_http_stats *http;  /* borrowed; may be NULL */
     /* Collectors beyond the built-ins (adapted plugins, test doubles), run
      * with their default options; borrowed for the scheduler's lifetime. */
     const struct plg_collector *const *extra;

@@ -64,8 +64,8 @@ struct agent_sched {
     bool started;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    bool stop;                  /* under lock */
-    struct exp_snapshot *snap;  /* under lock */
+    bool stop;                 /* under lock */
+    struct exp_snapshot *snap; /* under lock */
 };
 
 /* ---- instances --------------------------------------------------------------- */
@@ -92,8 +92,11 @@ static void *worker_main(void *arg)
     struct instance *in = arg;
     void *state = NULL;
     char initmsg[200] = "";
-    struct plg_config cfg = {.paths = &in->paths, .collector = in->col, .values = in->values,
-                             .errbuf = initmsg, .errcap = sizeof(initmsg)};
+    struct plg_config cfg = {.paths = &in->paths,
+                             .collector = in->col,
+                             .values = in->values,
+                             .errbuf = initmsg,
+                             .errcap = sizeof(initmsg)};
     int init_rc = in->col->init ? in->col->init(&cfg, &state) : 0;
 
     pthread_mutex_lock(&in->lock);
@@ -250,8 +253,7 @@ int agent_sched_create(const struct agent_sched_opts *opts, struct agent_sched *
             continue;
         const struct plg_collector *col = builtin ? all[i] : opts->extra[i - cfg->ncollectors];
         struct instance *in;
-        int rc = instance_create(col, &cfg->paths, builtin ? cfg->collectors[i].values : NULL,
-                                 &in);
+        int rc = instance_create(col, &cfg->paths, builtin ? cfg->collectors[i].values : NULL, &in);
         if (!rc) {
             rc = instance_start(in);
             if (rc)
@@ -331,12 +333,11 @@ void agent_sched_run_once(struct agent_sched *s)
         return;
     }
     size_t nparts = 0;
-    struct exp_family *fdur = exp_family(meta, "node_scrape_collector_duration_seconds",
-                                         "node_exporter: Duration of a collector scrape.",
-                                         EXP_GAUGE);
+    struct exp_family *fdur =
+        exp_family(meta, "node_scrape_collector_duration_seconds",
+                   "node_exporter: Duration of a collector scrape.", EXP_GAUGE);
     struct exp_family *fok = exp_family(meta, "node_scrape_collector_success",
-                                        "node_exporter: Whether a collector succeeded.",
-                                        EXP_GAUGE);
+                                        "node_exporter: Whether a collector succeeded.", EXP_GAUGE);
     double cpu = 0;
 
     for (size_t i = 0; i < s->ninst; i++) {
@@ -360,8 +361,9 @@ void agent_sched_run_once(struct agent_sched *s)
             dur = in->duration;
             cpu += in->cpu;
         } else {
-            snprintf(msg, sizeof(msg), started[i] ? "timed out after %.3gs; series dropped"
-                                                  : "still running from an earlier cycle",
+            snprintf(msg, sizeof(msg),
+                     started[i] ? "timed out after %.3gs; series dropped"
+                                : "still running from an earlier cycle",
                      (double)s->timeout_ms / 1000.0);
         }
         pthread_mutex_unlock(&in->lock);

@@ -64,9 +64,9 @@ void agent_http_stats_inc(struct agent_http_stats *s, const char *handler, unsig
 
 void agent_http_stats_export(struct agent_http_stats *s, struct exp_builder *b)
 {
-    struct exp_family *f = exp_family(b, "cairn_http_requests_total",
-                                      "Total number of HTTP requests by handler and status code.",
-                                      EXP_COUNTER);
+    struct exp_family *f =
+        exp_family(b, "cairn_http_requests_total",
+                   "Total number of HTTP requests by handler and status code.", EXP_COUNTER);
     if (!s)
         return;
     pthread_mutex_lock(&s->lock);

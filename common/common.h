@@ -108,9 +108,9 @@ size_t cn_arena_size(const struct cn_arena *a);
 
 /* ---- time ------------------------------------------------------------- */
 
-int64_t cn_now_ms(void);        /* wall clock, ms since the epoch */
-double cn_now_seconds(void);    /* wall clock, seconds since the epoch */
-int64_t cn_mono_ns(void);       /* monotonic clock, ns */
+int64_t cn_now_ms(void);             /* wall clock, ms since the epoch */
+double cn_now_seconds(void);         /* wall clock, seconds since the epoch */
+int64_t cn_mono_ns(void);            /* monotonic clock, ns */
 double cn_thread_cpu_seconds(void);  /* CPU time of the calling thread */
 double cn_process_cpu_seconds(void); /* CPU time of the process (user+system) */
 

@@ -192,8 +192,8 @@ void exp_builder_drop(struct exp_builder *b, const char *name)
     }
 }
 
-struct exp_series *exp_addv(struct exp_builder *b, struct exp_family *f, double value,
-                            int nlabels, const char *const *names, const char *const *values)
+struct exp_series *exp_addv(struct exp_builder *b, struct exp_family *f, double value, int nlabels,
+                            const char *const *names, const char *const *values)
 {
     if (!f)
         return NULL;
@@ -243,8 +243,8 @@ static struct exp_series *addva(struct exp_builder *b, struct exp_family *f, dou
     return exp_addv(b, f, value, nlabels, names, values);
 }
 
-struct exp_series *exp_add(struct exp_builder *b, struct exp_family *f, double value,
-                           int nlabels, ...)
+struct exp_series *exp_add(struct exp_builder *b, struct exp_family *f, double value, int nlabels,
+                           ...)
 {
     va_list ap;
     va_start(ap, nlabels);

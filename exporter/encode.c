@@ -221,9 +221,7 @@ static void put_series(struct cn_buf *out, const struct exp_family *f, const cha
         put_sample(out, name, om ? "_total" : NULL, s, NULL, NULL, s->value, false, om);
         break;
     case EXP_GAUGE:
-    case EXP_UNTYPED:
-        put_sample(out, name, NULL, s, NULL, NULL, s->value, false, om);
-        break;
+    case EXP_UNTYPED: put_sample(out, name, NULL, s, NULL, NULL, s->value, false, om); break;
     case EXP_SUMMARY:
         for (uint32_t i = 0; i < s->nbuckets; i++) {
             size_t n = exp_format_double(le, s->buckets[i].upper);
@@ -252,8 +250,7 @@ static void put_series(struct cn_buf *out, const struct exp_family *f, const cha
     }
 }
 
-void exp_encode(struct cn_buf *out, struct exp_family *const *fams, size_t n,
-                enum exp_format fmt)
+void exp_encode(struct cn_buf *out, struct exp_family *const *fams, size_t n, enum exp_format fmt)
 {
     bool om = fmt == EXP_FMT_OPENMETRICS;
     char name[512];

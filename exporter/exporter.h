@@ -39,10 +39,10 @@ struct exp_series {
     struct exp_label *labels; /* sorted by name once the builder is finished */
     uint32_t nlabels;
     uint32_t nbuckets;
-    double value;              /* counter, gauge, untyped */
-    double sum, count;         /* summary, histogram */
+    double value;               /* counter, gauge, untyped */
+    double sum, count;          /* summary, histogram */
     struct exp_bucket *buckets; /* summary, histogram; ascending by upper */
-    int64_t timestamp_ms;      /* 0: none */
+    int64_t timestamp_ms;       /* 0: none */
 };
 
 struct exp_family {
@@ -80,11 +80,11 @@ struct exp_family *exp_family(struct exp_builder *b, const char *name, const cha
  * Returns the series (for exp_set_buckets) or NULL on failure (recorded).
  * f may be NULL (a failed exp_family), in which case nothing happens.
  */
-struct exp_series *exp_add(struct exp_builder *b, struct exp_family *f, double value,
-                           int nlabels, ...);
+struct exp_series *exp_add(struct exp_builder *b, struct exp_family *f, double value, int nlabels,
+                           ...);
 /* The same with label arrays. */
-struct exp_series *exp_addv(struct exp_builder *b, struct exp_family *f, double value,
-                            int nlabels, const char *const *names, const char *const *values);
+struct exp_series *exp_addv(struct exp_builder *b, struct exp_family *f, double value, int nlabels,
+                            const char *const *names, const char *const *values);
 
 /* Shorthands: family + one series in one call. */
 struct exp_series *exp_gauge(struct exp_builder *b, const char *name, const char *help,
@@ -133,8 +133,7 @@ enum exp_format { EXP_FMT_TEXT = 0, EXP_FMT_OPENMETRICS };
  * families with the same name are written as one) in the given format. The
  * OpenMetrics encoding ends with "# EOF\n". Errors land in out->err.
  */
-void exp_encode(struct cn_buf *out, struct exp_family *const *fams, size_t n,
-                enum exp_format fmt);
+void exp_encode(struct cn_buf *out, struct exp_family *const *fams, size_t n, enum exp_format fmt);
 
 /*
  * Formats v as Go's strconv.FormatFloat(v, 'g', -1, 64) does (the text
@@ -147,7 +146,7 @@ size_t exp_format_double(char *buf, double v);
 /* ---- parser -------------------------------------------------------------- */
 
 struct exp_parse_error {
-    int line;        /* 1-based; 0 when not applicable */
+    int line; /* 1-based; 0 when not applicable */
     char msg[256];
 };
 
@@ -189,7 +188,7 @@ int64_t exp_snapshot_timestamp(const struct exp_snapshot *s);
  * data is owned by the snapshot and valid while the caller holds its
  * reference. Rendered once per (format, gzip) and cached. 0 or -ENOMEM/-EIO.
  */
-int exp_snapshot_render(struct exp_snapshot *s, enum exp_format fmt, bool gzip,
-                        const char **data, size_t *len);
+int exp_snapshot_render(struct exp_snapshot *s, enum exp_format fmt, bool gzip, const char **data,
+                        size_t *len);
 
 #endif

@@ -183,8 +183,8 @@ static int render_locked(struct exp_snapshot *s, enum exp_format fmt, bool gzip)
     return 0;
 }
 
-int exp_snapshot_render(struct exp_snapshot *s, enum exp_format fmt, bool gzip,
-                        const char **data, size_t *len)
+int exp_snapshot_render(struct exp_snapshot *s, enum exp_format fmt, bool gzip, const char **data,
+                        size_t *len)
 {
     struct rendering *r = &s->cache[fmt][gzip];
     if (!atomic_load(&r->ready)) {

@@ -127,16 +127,16 @@ static int compile(const char *pat, pcre2_code **out, char *err, size_t errcap)
     if (!*out) {
         char msg[160];
         pcre2_get_error_message(code, (PCRE2_UCHAR *)msg, sizeof(msg));
-        snprintf(err, errcap, "invalid regular expression %s at offset %zu: %s", pat,
-                 (size_t)off, msg);
+        snprintf(err, errcap, "invalid regular expression %s at offset %zu: %s", pat, (size_t)off,
+                 msg);
         return -EINVAL;
     }
     pcre2_jit_compile(*out, PCRE2_JIT_COMPLETE); /* best effort */
     return 0;
 }
 
-int plg_filter_create(const char *include, const char *exclude, struct plg_filter **out,
-                      char *err, size_t errcap)
+int plg_filter_create(const char *include, const char *exclude, struct plg_filter **out, char *err,
+                      size_t errcap)
 {
     struct plg_filter *f = cn_calloc(1, sizeof(*f));
     if (!f)

@@ -37,9 +37,9 @@ struct plg_option {
 
 /* Where collectors read from; node_exporter's --path.* flags. */
 struct plg_paths {
-    const char *procfs; /* default /proc */
-    const char *sysfs;  /* default /sys */
-    const char *rootfs; /* default / */
+    const char *procfs;    /* default /proc */
+    const char *sysfs;     /* default /sys */
+    const char *rootfs;    /* default / */
     const char *udev_data; /* default /run/udev/data */
 };
 
@@ -127,8 +127,8 @@ int plg_read_double(const char *path, double *out);
 struct plg_filter;
 /* Either pattern may be NULL or "". On a bad pattern returns -EINVAL and
  * writes the reason into err (size errcap). */
-int plg_filter_create(const char *include, const char *exclude, struct plg_filter **out,
-                      char *err, size_t errcap);
+int plg_filter_create(const char *include, const char *exclude, struct plg_filter **out, char *err,
+                      size_t errcap);
 bool plg_filter_ignored(const struct plg_filter *f, const char *item);
 void plg_filter_destroy(struct plg_filter *f);
 

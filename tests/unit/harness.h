@@ -14,10 +14,10 @@
 #include "plugins/plugins.h"
 
 struct harness_result {
-    int rc;            /* collect's return value (init's if init failed) */
-    bool nodata;       /* the failure was plg_nodata */
-    char errmsg[256];  /* the collector's failure message */
-    char *text;        /* text-format rendering of the families (malloc'd) */
+    int rc;           /* collect's return value (init's if init failed) */
+    bool nodata;      /* the failure was plg_nodata */
+    char errmsg[256]; /* the collector's failure message */
+    char *text;       /* text-format rendering of the families (malloc'd) */
 };
 
 /*

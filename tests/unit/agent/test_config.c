@@ -54,9 +54,13 @@ Test(agent_config, flags)
 {
     struct agent_config cfg;
     char err[256] = "";
-    const char *argv[] = {"--web.listen-address=127.0.0.1:9200", "--path.procfs", "/host/proc",
-                          "--collector.interval=2s", "--no-collector.loadavg",
-                          "--log.level=debug", "--log.format=json"};
+    const char *argv[] = {"--web.listen-address=127.0.0.1:9200",
+                          "--path.procfs",
+                          "/host/proc",
+                          "--collector.interval=2s",
+                          "--no-collector.loadavg",
+                          "--log.level=debug",
+                          "--log.format=json"};
     cr_assert_eq(load(&cfg, err, sizeof(err), 7, argv), 0, "%s", err);
     cr_assert_str_eq(cfg.listen_address, "127.0.0.1:9200");
     cr_assert_str_eq(cfg.paths.procfs, "/host/proc");
@@ -175,7 +179,8 @@ Test(agent_config, yaml_errors)
          "test.yml:2:19: invalid listen address \"nowhere\" (want host:port, :port or [v6]:port)"},
         {"web:\n  telemetry_path: metrics\n",
          "test.yml:2:19: web.telemetry_path must start with '/'"},
-        {"web:\n  listen_address: [a]\n", "test.yml:2:19: web.listen_address must be a scalar value"},
+        {"web:\n  listen_address: [a]\n",
+         "test.yml:2:19: web.listen_address must be a scalar value"},
         {"web:\n  - a\n", "test.yml:2:3: web must be a mapping"},
         {"collection:\n  interval: 5s\n  timeout: 10s\n",
          "test.yml:1:1: collector timeout must be positive and at most the interval"},

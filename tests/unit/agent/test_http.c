@@ -63,8 +63,9 @@ static struct reply request(unsigned port, const char *method, const char *path,
 {
     int fd = connect_to(port);
     char req[65536 + 512];
-    int n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: localhost\r\n%sConnection: close\r\n\r\n",
-                     method, path, headers ? headers : "");
+    int n = snprintf(req, sizeof(req),
+                     "%s %s HTTP/1.1\r\nHost: localhost\r\n%sConnection: close\r\n\r\n", method,
+                     path, headers ? headers : "");
     cr_assert_eq(write(fd, req, (size_t)n), n);
     struct cn_buf b;
     cn_buf_init(&b);
@@ -110,13 +111,14 @@ static void env_start(struct env *e, const struct plg_collector *const *extra, s
     char procfs[512];
     snprintf(procfs, sizeof(procfs), "--path.procfs=%s/tests/fixtures/loadavg/ok/proc",
              CAIRN_SOURCE_DIR);
-    const char *argv[] = {"agent", "--collector.disable-defaults", "--collector.loadavg", procfs,
-                          "--collector.interval=1s", "--collector.timeout=300ms"};
+    const char *argv[] = {"agent", "--collector.disable-defaults", "--collector.loadavg",
+                          procfs,  "--collector.interval=1s",      "--collector.timeout=300ms"};
     char err[256] = "";
     cr_assert_eq(agent_config_load(&e->cfg, 6, (char **)argv, err, sizeof(err)), 0, "%s", err);
     e->stats = agent_http_stats_create();
     pthread_mutex_init(&e->src.lock, NULL);
-    struct agent_sched_opts so = {.cfg = &e->cfg, .http = e->stats, .extra = extra, .nextra = nextra};
+    struct agent_sched_opts so = {
+        .cfg = &e->cfg, .http = e->stats, .extra = extra, .nextra = nextra};
     cr_assert_eq(agent_sched_create(&so, &e->src.sched), 0);
     if (run_cycle)
         agent_sched_run_once(e->src.sched);
@@ -156,11 +158,13 @@ Test(agent_http, text_format)
     env_start(&e, NULL, 0, true);
     struct reply r = request(e.port, "GET", "/metrics", NULL);
     cr_assert_eq(r.status, 200);
-    cr_assert(strstr(r.head, "Content-Type: text/plain; version=0.0.4; charset=utf-8"), "%s", r.head);
+    cr_assert(strstr(r.head, "Content-Type: text/plain; version=0.0.4; charset=utf-8"), "%s",
+              r.head);
     cr_assert(has_line(r.body, "# TYPE node_load1 gauge"));
     cr_assert(has_line(r.body, "node_load1 0.21"));
     cr_assert(has_line(r.body, "node_scrape_collector_success{collector=\"loadavg\"} 1"));
-    cr_assert(has_line(r.body, "cairn_build_info{compiler=\"" __VERSION__ "\",version=\"" CAIRN_VERSION "\"} 1"));
+    cr_assert(has_line(r.body, "cairn_build_info{compiler=\"" __VERSION__
+                               "\",version=\"" CAIRN_VERSION "\"} 1"));
     cr_assert(strstr(r.body, "# EOF") == NULL);
     reply_free(&r);
     env_stop(&e);
@@ -171,11 +175,14 @@ Test(agent_http, openmetrics_when_asked)
     struct env e = {0};
     env_start(&e, NULL, 0, true);
     /* What Prometheus 2.42 sends. */
-    struct reply r = request(e.port, "GET", "/metrics",
-                             "Accept: application/openmetrics-text;version=1.0.0,application/"
-                             "openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1\r\n");
+    struct reply r = request(
+        e.port, "GET", "/metrics",
+        "Accept: application/openmetrics-text;version=1.0.0,application/"
+        "openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1\r\n");
     cr_assert_eq(r.status, 200);
-    cr_assert(strstr(r.head, "Content-Type: application/openmetrics-text; version=1.0.0; charset=utf-8"), "%s", r.head);
+    cr_assert(
+        strstr(r.head, "Content-Type: application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        "%s", r.head);
     cr_assert(has_line(r.body, "node_load1 0.21"));
     cr_assert(has_line(r.body, "# TYPE process_cpu_seconds counter"));
     size_t n = strlen(r.body);
@@ -189,9 +196,13 @@ Test(agent_http, negotiation)
     cr_assert_eq(agent_negotiate_format(NULL), EXP_FMT_TEXT);
     cr_assert_eq(agent_negotiate_format("*/*"), EXP_FMT_TEXT);
     cr_assert_eq(agent_negotiate_format("application/openmetrics-text"), EXP_FMT_OPENMETRICS);
-    cr_assert_eq(agent_negotiate_format("text/plain;q=0.9, application/openmetrics-text;version=1.0.0;q=0.5"), EXP_FMT_TEXT);
-    cr_assert_eq(agent_negotiate_format("application/openmetrics-text;version=2.0.0"), EXP_FMT_TEXT);
-    cr_assert_eq(agent_negotiate_format("application/openmetrics-text;q=0, text/plain"), EXP_FMT_TEXT);
+    cr_assert_eq(agent_negotiate_format(
+                     "text/plain;q=0.9, application/openmetrics-text;version=1.0.0;q=0.5"),
+                 EXP_FMT_TEXT);
+    cr_assert_eq(agent_negotiate_format("application/openmetrics-text;version=2.0.0"),
+                 EXP_FMT_TEXT);
+    cr_assert_eq(agent_negotiate_format("application/openmetrics-text;q=0, text/plain"),
+                 EXP_FMT_TEXT);
     cr_assert(agent_accepts_gzip("gzip, deflate"));
     cr_assert(agent_accepts_gzip("deflate, gzip;q=0.5"));
     cr_assert_not(agent_accepts_gzip("gzip;q=0"));
@@ -230,10 +241,13 @@ Test(agent_http, status_codes)
 {
     struct env e = {0};
     env_start(&e, NULL, 0, true);
-    struct { const char *method, *path; int status; } cases[] = {
-        {"GET", "/", 200},          {"GET", "/-/healthy", 200}, {"GET", "/-/ready", 200},
-        {"HEAD", "/metrics", 200},  {"GET", "/nope", 404},      {"GET", "/metrics/", 404},
-        {"POST", "/metrics", 405},  {"DELETE", "/", 405},       {"PUT", "/-/ready", 405},
+    struct {
+        const char *method, *path;
+        int status;
+    } cases[] = {
+        {"GET", "/", 200},         {"GET", "/-/healthy", 200}, {"GET", "/-/ready", 200},
+        {"HEAD", "/metrics", 200}, {"GET", "/nope", 404},      {"GET", "/metrics/", 404},
+        {"POST", "/metrics", 405}, {"DELETE", "/", 405},       {"PUT", "/-/ready", 405},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct reply r = request(e.port, cases[i].method, cases[i].path, NULL);
@@ -274,7 +288,8 @@ Test(agent_http, request_counter)
     }
     agent_sched_run_once(e.src.sched);
     struct reply r = request(e.port, "GET", "/metrics", NULL);
-    cr_assert(has_line(r.body, "cairn_http_requests_total{code=\"404\",handler=\"other\"} 3"), "%s", r.body);
+    cr_assert(has_line(r.body, "cairn_http_requests_total{code=\"404\",handler=\"other\"} 3"), "%s",
+              r.body);
     reply_free(&r);
     env_stop(&e);
 }

@@ -14,16 +14,16 @@ Test(common_time, durations)
     static const struct {
         const char *s;
         int64_t ms;
-    } ok[] = {{"0", 0},         {"15s", 15000},      {"500ms", 500},     {"1m", 60000},
-              {"1h30m", 5400000}, {"2d", 172800000}, {"1w", 604800000},  {"1y", 31536000000},
-              {"1m500ms", 60500}};
+    } ok[] = {{"0", 0},          {"15s", 15000},      {"500ms", 500},
+              {"1m", 60000},     {"1h30m", 5400000},  {"2d", 172800000},
+              {"1w", 604800000}, {"1y", 31536000000}, {"1m500ms", 60500}};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         int64_t ms = -1;
         cr_expect_eq(cn_duration_parse(ok[i].s, &ms), 0, "%s", ok[i].s);
         cr_expect_eq(ms, ok[i].ms, "%s", ok[i].s);
     }
-    static const char *const bad[] = {"", "s", "15", "1.5s", "-1s", "1s1m", "1x", "1ss",
-                                      "15 s", "1m1m"};
+    static const char *const bad[] = {"",     "s",  "15",  "1.5s", "-1s",
+                                      "1s1m", "1x", "1ss", "15 s", "1m1m"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int64_t ms;
         cr_expect_eq(cn_duration_parse(bad[i], &ms), -EINVAL, "%s", bad[i]);
@@ -159,8 +159,7 @@ static char *capture(enum cn_log_format fmt, enum cn_log_level min, enum cn_log_
     cr_assert_eq(pipe(p), 0);
     cn_log_set_fd(p[1]);
     cn_log_setup(min, fmt);
-    cn_log(lvl, "test", "hello world", "key", "plain", "quoted", "a \"b\"=c", "empty", NULL,
-           NULL);
+    cn_log(lvl, "test", "hello world", "key", "plain", "quoted", "a \"b\"=c", "empty", NULL, NULL);
     cn_log_set_fd(2);
     cn_log_setup(CN_LOG_INFO, CN_LOG_LOGFMT);
     close(p[1]);
