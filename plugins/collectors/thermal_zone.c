@@ -1,0 +1,194 @@
+/*
+ * thermal_zone: thermal zones and cooling devices from <sysfs>/class/thermal,
+ * as node_exporter 1.5 exports them (gauges):
+ *
+ *   node_thermal_zone_temp{zone,type}          thermal_zone<N>/temp, millidegrees / 1000
+ *   node_cooling_device_cur_state{name,type}   cooling_device<N>/cur_state (may be -1)
+ *   node_cooling_device_max_state{name,type}   cooling_device<N>/max_state
+ *
+ * zone and name are the digits after "thermal_zone"/"cooling_device".
+ *
+ * Semantics follow node_exporter and procfs 0.8: a host without the thermal
+ * class (this VM) succeeds with no series. For a zone, type, policy and temp
+ * are required, mode and passive optional (absent or permission denied is
+ * fine, but a passive that does not parse fails); a zone whose attribute
+ * read fails with ENODATA (a sensor that is off) is skipped. All zones are
+ * parsed before any is exported, then all cooling devices; an error in a
+ * cooling device fails the collection after the zones were exported.
+ * String attributes and the cooling states are read with one read(2) of at
+ * most 128 bytes, whitespace trimmed; temp and passive as whole files.
+ */
+#include "plugins/plugins.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct tz_item {
+    const char *name; /* digits after the prefix, borrowed from the listing */
+    char type[129];
+    int64_t a, b; /* zone: temp; cooling device: cur_state, max_state */
+};
+
+/* procfs' SysReadFile: one read of at most 128 bytes, whitespace trimmed. */
+static int tz_sysread(const char *path, char *out)
+{
+    char buf[128];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = read(fd, buf, sizeof(buf));
+    int err = n < 0 ? -errno : 0;
+    close(fd);
+    if (err)
+        return err;
+    size_t a = 0, e = (size_t)n;
+    while (a < e && strchr(" \t\n\v\f\r", buf[a]))
+        a++;
+    while (e > a && strchr(" \t\n\v\f\r", buf[e - 1]))
+        e--;
+    memcpy(out, buf + a, e - a);
+    out[e - a] = '\0';
+    return 0;
+}
+
+/* Reads dir/file as a whole (ReadIntFromFile/ReadUintFromFile) into buf. */
+static int tz_readall(const char *dir, const char *file, char *path, char *buf, size_t cap)
+{
+    if (!cn_path_join(path, PATH_MAX, dir, file, NULL))
+        return -ENAMETOOLONG;
+    long n = cn_read_file(path, buf, cap);
+    if (n == -EFBIG) { /* too long to be a number: let parsing fail */
+        buf[0] = '\0';
+        return 0;
+    }
+    return n < 0 ? (int)n : 0;
+}
+
+static int tz_string(const char *dir, const char *file, char *path, char *out)
+{
+    if (!cn_path_join(path, PATH_MAX, dir, file, NULL))
+        return -ENAMETOOLONG;
+    return tz_sysread(path, out);
+}
+
+/* Parses a zone; 0, 1 to skip it (ENODATA), or a plg_fail code. */
+static int tz_zone(struct plg_collect *c, const char *dir, struct tz_item *z)
+{
+    char path[PATH_MAX], buf[64], policy[129];
+    int err;
+    if ((err = tz_string(dir, "type", path, z->type)) ||
+        (err = tz_string(dir, "policy", path, policy)) ||
+        (err = tz_readall(dir, "temp", path, buf, sizeof(buf))))
+        goto fail;
+    if ((err = cn_parse_i64(buf, &z->a)))
+        return plg_fail(c, err, "couldn't parse %s: not an integer", path);
+    err = tz_string(dir, "mode", path, policy);
+    if (err && err != -ENOENT && err != -EACCES && err != -EPERM)
+        goto fail;
+    err = tz_readall(dir, "passive", path, buf, sizeof(buf));
+    if (err == -ENOENT || err == -EACCES || err == -EPERM)
+        return 0;
+    if (err)
+        goto fail;
+    uint64_t passive;
+    if ((err = cn_parse_u64(buf, &passive)))
+        return plg_fail(c, err, "couldn't parse %s: not an unsigned integer", path);
+    return 0;
+fail:
+    if (err == -ENODATA)
+        return 1;
+    return plg_fail(c, err, "couldn't read %s: %s", path, strerror(-err));
+}
+
+static int tz_cooling(struct plg_collect *c, const char *dir, struct tz_item *d)
+{
+    char path[PATH_MAX], buf[129];
+    int err;
+    if ((err = tz_string(dir, "type", path, d->type)) ||
+        (err = tz_string(dir, "max_state", path, buf)))
+        return plg_fail(c, err, "couldn't read %s: %s", path, strerror(-err));
+    if ((err = cn_parse_i64(buf, &d->b)))
+        return plg_fail(c, err, "couldn't parse %s: not an integer", path);
+    if ((err = tz_string(dir, "cur_state", path, buf)))
+        return plg_fail(c, err, "couldn't read %s: %s", path, strerror(-err));
+    if ((err = cn_parse_i64(buf, &d->a)))
+        return plg_fail(c, err, "couldn't parse %s: not an integer", path);
+    return 0;
+}
+
+static bool tz_match(const char *name, const char *prefix, size_t len)
+{
+    return strncmp(name, prefix, len) == 0 && name[len] >= '0' && name[len] <= '9';
+}
+
+static int tz_collect(void *state, struct plg_collect *c)
+{
+    (void)state;
+    char base[PATH_MAX], dir[PATH_MAX];
+    if (!plg_sys(base, c->paths, "class/thermal"))
+        return plg_fail(c, -ENAMETOOLONG, "sysfs path too long");
+    char **names;
+    int n = plg_dir_list(base, &names);
+    if (n < 0) /* node_exporter globs: no thermal class is no zones */
+        return n == -ENOMEM ? plg_fail(c, n, "out of memory listing %s", base) : 0;
+    int rc = 0;
+    size_t ni = 0;
+    struct tz_item *items = n ? cn_calloc((size_t)n, sizeof(*items)) : NULL;
+    if (n && !items) {
+        rc = plg_fail(c, -ENOMEM, "out of memory");
+        goto out;
+    }
+    /* Pass 0: zones, pass 1: cooling devices. */
+    for (int pass = 0; pass < 2 && !rc; pass++) {
+        const char *prefix = pass ? "cooling_device" : "thermal_zone";
+        size_t plen = strlen(prefix);
+        ni = 0;
+        for (int i = 0; i < n && !rc; i++) {
+            if (!tz_match(names[i], prefix, plen))
+                continue;
+            struct tz_item *it = &items[ni];
+            memset(it, 0, sizeof(*it));
+            it->name = names[i] + plen;
+            if (!cn_path_join(dir, sizeof(dir), base, names[i], NULL)) {
+                rc = plg_fail(c, -ENAMETOOLONG, "path too long under %s", base);
+                break;
+            }
+            int r = pass ? tz_cooling(c, dir, it) : tz_zone(c, dir, it);
+            if (r < 0)
+                rc = r;
+            else if (r == 0)
+                ni++;
+        }
+        if (rc)
+            break;
+        for (size_t i = 0; i < ni; i++) {
+            const struct tz_item *it = &items[i];
+            if (pass == 0) {
+                exp_gauge(c->b, "node_thermal_zone_temp", "Zone temperature in Celsius",
+                          (double)it->a / 1000.0, 2, "zone", it->name, "type", it->type);
+                continue;
+            }
+            exp_gauge(c->b, "node_cooling_device_cur_state",
+                      "Current throttle state of the cooling device", (double)it->a, 2, "name",
+                      it->name, "type", it->type);
+            exp_gauge(c->b, "node_cooling_device_max_state",
+                      "Maximum throttle state of the cooling device", (double)it->b, 2, "name",
+                      it->name, "type", it->type);
+        }
+    }
+out:
+    free(items);
+    plg_dir_free(names, n);
+    return rc;
+}
+
+const struct plg_collector plg_collector_thermal_zone = {
+    .name = "thermal_zone",
+    .default_enabled = true,
+    .collect = tz_collect,
+};
