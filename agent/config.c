@@ -127,6 +127,17 @@ static long collector_index(const char *name, size_t len)
     return -1;
 }
 
+/* The collector whose option_prefix is name[0..len). */
+static long option_prefix_index(const char *name, size_t len)
+{
+    const struct plg_collector *const *all = plg_builtin_collectors();
+    for (long i = 0; all[i]; i++)
+        if (all[i]->option_prefix && strlen(all[i]->option_prefix) == len &&
+            strncmp(all[i]->option_prefix, name, len) == 0)
+            return i;
+    return -1;
+}
+
 static long option_index(const struct plg_collector *c, const char *name)
 {
     for (long i = 0; c->options && c->options[i].name; i++)
@@ -474,7 +485,8 @@ void agent_config_usage(FILE *out)
         fprintf(out, "  --collector.%-18s %s by default\n", (*c)->name,
                 (*c)->default_enabled ? "enabled" : "disabled");
         for (const struct plg_option *o = (*c)->options; o && o->name; o++)
-            fprintf(out, "      --collector.%s.%s  %s%s%s%s\n", (*c)->name, o->name,
+            fprintf(out, "      --collector.%s.%s  %s%s%s%s\n",
+                    (*c)->option_prefix ? (*c)->option_prefix : (*c)->name, o->name,
                     o->help ? o->help : "", o->def ? " (default \"" : "", o->def ? o->def : "",
                     o->def ? "\")" : "");
     }
@@ -571,6 +583,8 @@ static int apply_flags(struct agent_config *cfg, int argc, char **argv, bool onl
             const char *dot = memchr(cn, '.', cnlen);
             size_t cname_len = dot ? (size_t)(dot - cn) : cnlen;
             long ci = collector_index(cn, cname_len);
+            if (ci < 0 && dot)
+                ci = option_prefix_index(cn, cname_len);
             if (ci < 0) {
                 snprintf(err, errcap, "unknown long flag '--%.*s'", (int)nlen, name);
                 return -EINVAL;

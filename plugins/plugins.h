@@ -96,6 +96,10 @@ struct plg_collector {
     int (*collect)(void *state, struct plg_collect *c);
     /* Frees state (may be NULL). May be NULL when there is no state. */
     void (*destroy)(void *state);
+    /* The NAME in --collector.NAME.OPTION when it is not the collector's
+     * name (node_exporter's powersupplyclass takes
+     * --collector.powersupply.*). NULL: the collector's name. */
+    const char *option_prefix;
 };
 
 /* The built-in collectors, NULL-terminated, sorted by name. */

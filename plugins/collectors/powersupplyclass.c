@@ -464,4 +464,5 @@ const struct plg_collector plg_collector_powersupplyclass = {
     .init = ps_init,
     .collect = ps_collect,
     .destroy = ps_destroy,
+    .option_prefix = "powersupply",
 };

@@ -226,3 +226,14 @@ Test(agent_config, flags_override_file)
     agent_config_free(&cfg);
     unlink(path);
 }
+
+Test(agent_config, node_exporter_option_prefix)
+{
+    /* node_exporter spells the powersupplyclass options --collector.powersupply.* */
+    struct agent_config cfg;
+    char err[256] = "";
+    const char *argv[] = {"--collector.powersupply.ignored-supplies=^AC$"};
+    cr_assert_eq(load(&cfg, err, sizeof(err), 1, argv), 0, "%s", err);
+    cr_assert_str_eq(cfg.collectors[idx("powersupplyclass")].values[0], "^AC$");
+    agent_config_free(&cfg);
+}
