@@ -59,6 +59,25 @@ const char *plg_config_get(const struct plg_config *cfg, const char *name)
     return NULL;
 }
 
+int plg_config_bool(const struct plg_config *cfg, const char *name, bool *out)
+{
+    static const char *const yes[] = {"1", "t", "T", "true", "TRUE", "True"};
+    static const char *const no[] = {"0", "f", "F", "false", "FALSE", "False"};
+    const char *v = plg_config_get(cfg, name);
+    for (size_t i = 0; v && i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (!strcmp(v, yes[i])) {
+            *out = true;
+            return 0;
+        }
+        if (!strcmp(v, no[i])) {
+            *out = false;
+            return 0;
+        }
+    }
+    return plg_config_fail(cfg, -EINVAL, "option %s: \"%s\" is not a boolean (true or false)",
+                           name, v ? v : "");
+}
+
 const struct plg_collector *plg_find_collector(const char *name)
 {
     for (const struct plg_collector *const *c = plg_builtin_collectors(); *c; c++)

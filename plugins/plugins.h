@@ -28,7 +28,10 @@
 
 /* A collector option, set by --collector.<collector>.<name>=VALUE or in the
  * YAML `collectors.<collector>.<name>`. `def` is the default (may be NULL:
- * unset). Names use node_exporter's spelling ("mount-points-exclude"). */
+ * unset). Names use node_exporter's spelling ("mount-points-exclude").
+ * An option whose default is "true" or "false" is a boolean flag:
+ * --collector.<collector>.<name> alone sets it, --no-collector.<...> clears
+ * it; read it with plg_config_bool(). */
 struct plg_option {
     const char *name;
     const char *def;
@@ -53,6 +56,11 @@ struct plg_config {
     char *errbuf;
     size_t errcap;
 };
+
+/* Reads boolean option `name` as Go's strconv.ParseBool does (1 t T true
+ * TRUE True / 0 f F false FALSE False). 0, or -EINVAL recorded with
+ * plg_config_fail. */
+int plg_config_bool(const struct plg_config *cfg, const char *name, bool *out);
 
 /* Records why init failed (printf-style, e.g. "option device-exclude: bad
  * regular expression ...") and returns err (negative). */

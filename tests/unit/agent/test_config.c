@@ -237,3 +237,20 @@ Test(agent_config, node_exporter_option_prefix)
     cr_assert_str_eq(cfg.collectors[idx("powersupplyclass")].values[0], "^AC$");
     agent_config_free(&cfg);
 }
+
+Test(agent_config, boolean_collector_options)
+{
+    struct agent_config cfg;
+    char err[256] = "";
+    const char *argv[] = {"--collector.stat.softirq", "--no-collector.cpu.guest",
+                          "--collector.vmstat.fields", "^pg"};
+    cr_assert_eq(load(&cfg, err, sizeof(err), 4, argv), 0, "%s", err);
+    cr_assert_str_eq(cfg.collectors[idx("stat")].values[0], "true");
+    cr_assert_str_eq(cfg.collectors[idx("cpu")].values[0], "false");
+    cr_assert_str_eq(cfg.collectors[idx("vmstat")].values[0], "^pg");
+    agent_config_free(&cfg);
+    const char *bad[] = {"--no-collector.vmstat.fields"};
+    cr_assert_eq(load(&cfg, err, sizeof(err), 1, bad), -EINVAL);
+    cr_assert_str_eq(err, "unknown long flag '--no-collector.vmstat.fields'");
+    agent_config_free(&cfg);
+}
