@@ -1,0 +1,442 @@
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statfs.h>
+#include <time.h>
+
+#include "harness.h"
+
+#define MP_DATA "{device=\"/dev/vdb1\",fstype=\"xfs\",mountpoint=\"/data\"}"
+#define MP_ROOT "{device=\"/dev/vda1\",fstype=\"ext4\",mountpoint=\"/\"}"
+#define MP_RUN "{device=\"tmpfs\",fstype=\"tmpfs\",mountpoint=\"/run\"}"
+#define MP_BACKUP "{device=\"/dev/vdc1\",fstype=\"ext4\",mountpoint=\"/mnt/backup disk\"}"
+#define MP_GONE "{device=\"/dev/vdd1\",fstype=\"ext4\",mountpoint=\"/srv/gone\"}"
+#define MP_TAB "{device=\"/dev/vde1\",fstype=\"vfat\",mountpoint=\"/mnt/tab\tdir\"}"
+
+/* The value of the line that starts with `series` followed by a space. */
+static bool line_value(const char *text, const char *series, double *out)
+{
+    size_t n = strlen(series);
+    for (const char *p = text; p && *p;) {
+        if (strncmp(p, series, n) == 0 && p[n] == ' ') {
+            *out = strtod(p + n + 1, NULL);
+            return true;
+        }
+        p = strchr(p, '\n');
+        p = p ? p + 1 : NULL;
+    }
+    return false;
+}
+
+static int count_lines_with(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* Checks the seven series of a statfs-able mount against statfs(2) of the
+ * same path taken before and after the collection: totals must be equal,
+ * free counts must lie between the two readings (plus a little slack for
+ * other writers on the disk) so that exchanging fields is caught. */
+static void check_statfs_series(const char *text, const char *labels, const char *path,
+                                const struct statfs *a, const struct statfs *b, double ro)
+{
+    char series[512];
+    double v;
+    double bs = (double)a->f_bsize;
+    struct {
+        const char *name;
+        double va, vb, slack;
+    } want[] = {
+        {"node_filesystem_size_bytes", (double)a->f_blocks * bs, (double)b->f_blocks * bs, 0},
+        {"node_filesystem_files", (double)a->f_files, (double)b->f_files, 0},
+        {"node_filesystem_free_bytes", (double)a->f_bfree * bs, (double)b->f_bfree * bs, 64e6},
+        {"node_filesystem_avail_bytes", (double)a->f_bavail * bs, (double)b->f_bavail * bs, 64e6},
+        {"node_filesystem_files_free", (double)a->f_ffree, (double)b->f_ffree, 1000},
+        {"node_filesystem_readonly", ro, ro, 0},
+        {"node_filesystem_device_error", 0, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        snprintf(series, sizeof(series), "%s%s", want[i].name, labels);
+        cr_assert(line_value(text, series, &v), "no %s (%s) in\n%s", series, path, text);
+        double lo = (want[i].va < want[i].vb ? want[i].va : want[i].vb) - want[i].slack;
+        double hi = (want[i].va > want[i].vb ? want[i].va : want[i].vb) + want[i].slack;
+        cr_assert(v >= lo && v <= hi, "%s = %.17g, statfs says %.17g..%.17g", series, v, want[i].va,
+                  want[i].vb);
+    }
+}
+
+static void fixture_statfs(const char *rel, struct statfs *out)
+{
+    char path[PATH_MAX];
+    harness_fixture(path, rel);
+    cr_assert_eq(statfs(path, out), 0, "statfs %s", path);
+}
+
+Test(plugins_filesystem, ok)
+{
+    struct statfs a_root, a_data, a_run, a_backup, b_root, b_data, b_run, b_backup;
+    fixture_statfs("filesystem/ok/root", &a_root);
+    fixture_statfs("filesystem/ok/root/data", &a_data);
+    fixture_statfs("filesystem/ok/root/run", &a_run);
+    fixture_statfs("filesystem/ok/root/mnt/backup disk", &a_backup);
+    struct harness_result r = harness_run("filesystem", "filesystem/ok", NULL);
+    fixture_statfs("filesystem/ok/root", &b_root);
+    fixture_statfs("filesystem/ok/root/data", &b_data);
+    fixture_statfs("filesystem/ok/root/run", &b_run);
+    fixture_statfs("filesystem/ok/root/mnt/backup disk", &b_backup);
+    cr_assert_eq(r.rc, 0, "%s", r.errmsg);
+    const char *t = r.text;
+
+    const char *const header[] = {
+        "# HELP node_filesystem_avail_bytes Filesystem space available to non-root users in "
+        "bytes.",
+        "# TYPE node_filesystem_avail_bytes gauge",
+        "# HELP node_filesystem_device_error Whether an error occurred while getting statistics "
+        "for the given device.",
+        "# TYPE node_filesystem_device_error gauge",
+        "# HELP node_filesystem_files Filesystem total file nodes.",
+        "# TYPE node_filesystem_files gauge",
+        "# HELP node_filesystem_files_free Filesystem total free file nodes.",
+        "# TYPE node_filesystem_files_free gauge",
+        "# HELP node_filesystem_free_bytes Filesystem free space in bytes.",
+        "# TYPE node_filesystem_free_bytes gauge",
+        "# HELP node_filesystem_readonly Filesystem read-only status.",
+        "# TYPE node_filesystem_readonly gauge",
+        "# HELP node_filesystem_size_bytes Filesystem size in bytes.",
+        "# TYPE node_filesystem_size_bytes gauge",
+    };
+    for (size_t i = 0; i < sizeof(header) / sizeof(header[0]); i++)
+        cr_assert(harness_has_line(t, header[i]), "missing %s in\n%s", header[i], t);
+
+    check_statfs_series(t, MP_ROOT, "/", &a_root, &b_root, 0);
+    check_statfs_series(t, MP_DATA, "/data", &a_data, &b_data, 1);
+    check_statfs_series(t, MP_RUN, "/run", &a_run, &b_run, 0);
+    check_statfs_series(t, MP_BACKUP, "/mnt/backup disk", &a_backup, &b_backup, 0);
+
+    /* statfs fails: device_error 1 and nothing else */
+    cr_assert(harness_has_line(t, "node_filesystem_device_error" MP_GONE " 1"), "%s", t);
+    cr_assert(harness_has_line(t, "node_filesystem_device_error" MP_TAB " 1"), "%s", t);
+    cr_assert_eq(count_lines_with(t, "mountpoint=\"/srv/gone\""), 1, "%s", t);
+    cr_assert_eq(count_lines_with(t, "mountpoint=\"/mnt/tab\tdir\""), 1, "%s", t);
+
+    /* the duplicate / is exported once; 6 mounts in all, 4 of them with 7 series
+     */
+    cr_assert_eq(count_lines_with(t, "mountpoint=\"/\""), 7, "%s", t);
+    cr_assert_eq(count_lines_with(t, "\nnode_filesystem_device_error{"), 6, "%s", t);
+    cr_assert_eq(count_lines_with(t, "\nnode_filesystem_size_bytes{"), 4, "%s", t);
+
+    /* excluded by mount point or by type */
+    cr_assert_null(strstr(t, "/proc"));
+    cr_assert_null(strstr(t, "/sys"));
+    cr_assert_null(strstr(t, "mountpoint=\"/dev"));
+    cr_assert_null(strstr(t, "/run/netns"));
+    cr_assert_null(strstr(t, "docker"));
+    cr_assert_null(strstr(t, "credentials"));
+    harness_free(&r);
+}
+
+Test(plugins_filesystem, falls_back_to_proc_mounts)
+{
+    struct statfs a, b;
+    fixture_statfs("filesystem/fallback/root", &a);
+    struct harness_result r = harness_run("filesystem", "filesystem/fallback", NULL);
+    fixture_statfs("filesystem/fallback/root", &b);
+    cr_assert_eq(r.rc, 0, "%s", r.errmsg);
+    check_statfs_series(r.text, MP_ROOT, "/", &a, &b, 1);
+    harness_free(&r);
+}
+
+Test(plugins_filesystem, garbage)
+{
+    struct harness_result r = harness_run("filesystem", "filesystem/garbage", NULL);
+    cr_assert_eq(r.rc, -EINVAL);
+    cr_assert(strstr(r.errmsg, "malformed mount point information") != NULL, "%s", r.errmsg);
+    cr_assert(strstr(r.errmsg, "1/mounts") != NULL, "%s", r.errmsg);
+    cr_assert(strstr(r.errmsg, "\"/dev/vdb1 /data xfs\"") != NULL, "%s", r.errmsg);
+    cr_assert_str_eq(r.text, "");
+    harness_free(&r);
+}
+
+Test(plugins_filesystem, missing)
+{
+    struct harness_result r = harness_run("filesystem", "filesystem/missing", NULL);
+    cr_assert_eq(r.rc, -ENOENT);
+    cr_assert(strstr(r.errmsg, "/proc/mounts") != NULL, "%s", r.errmsg);
+    cr_assert_str_eq(r.text, "");
+    harness_free(&r);
+}
+
+Test(plugins_filesystem, mount_points_exclude)
+{
+    /* Only /data and paths under /mnt are excluded now: /proc and /sys come
+     * back (their statfs at the fixture root fails), /run stays. */
+    const char *opts[] = {"mount-points-exclude=^/(data|mnt)($|/)", NULL};
+    struct harness_result r = harness_run("filesystem", "filesystem/ok", opts);
+    cr_assert_eq(r.rc, 0, "%s", r.errmsg);
+    cr_assert_null(strstr(r.text, "mountpoint=\"/data\""), "%s", r.text);
+    cr_assert_null(strstr(r.text, "mountpoint=\"/mnt"), "%s", r.text);
+    cr_assert(harness_has_line(r.text, "node_filesystem_device_error{device=\"ramfs\",fstype="
+                                       "\"ramfs\",mountpoint=\"/run/credentials/"
+                                       "systemd-sysusers.service\"} 1"),
+              "%s", r.text);
+    cr_assert(harness_has_line(r.text, "node_filesystem_device_error{device=\"/dev/vda1\","
+                                       "fstype=\"ext4\",mountpoint=\"/\"} 0"));
+    cr_assert(harness_has_line(r.text, "node_filesystem_device_error" MP_RUN " 0"));
+    /* types are still excluded */
+    cr_assert_null(strstr(r.text, "mountpoint=\"/proc\""), "%s", r.text);
+    cr_assert_null(strstr(r.text, "cgroup"), "%s", r.text);
+    harness_free(&r);
+}
+
+Test(plugins_filesystem, fs_types_exclude)
+{
+    const char *opts[] = {"fs-types-exclude=^(ext4|tmpfs)$", NULL};
+    struct harness_result r = harness_run("filesystem", "filesystem/ok", opts);
+    cr_assert_eq(r.rc, 0, "%s", r.errmsg);
+    cr_assert_null(strstr(r.text, "ext4"), "%s", r.text);
+    cr_assert_null(strstr(r.text, "tmpfs"), "%s", r.text);
+    cr_assert(harness_has_line(r.text, "node_filesystem_device_error" MP_DATA " 0"));
+    cr_assert(harness_has_line(r.text, "node_filesystem_device_error" MP_TAB " 1"));
+    /* nsfs is not excluded any more; /run/netns/blue does not exist in the
+     * fixture */
+    cr_assert(harness_has_line(r.text, "node_filesystem_device_error{device=\"nsfs\",fstype="
+                                       "\"nsfs\",mountpoint=\"/run/netns/blue\"} 1"),
+              "%s", r.text);
+    harness_free(&r);
+}
+
+Test(plugins_filesystem, empty_pattern_excludes_everything)
+{
+    /* node_exporter compiles "" to a regexp that matches every string */
+    const char *opts[] = {"fs-types-exclude=", NULL};
+    struct harness_result r = harness_run("filesystem", "filesystem/ok", opts);
+    cr_assert_eq(r.rc, 0, "%s", r.errmsg);
+    cr_assert_str_eq(r.text, "");
+    harness_free(&r);
+}
+
+Test(plugins_filesystem, deprecated_option_names)
+{
+    const char *old[] = {"ignored-mount-points=^/(data|mnt|run)($|/)", NULL};
+    struct harness_result r = harness_run("filesystem", "filesystem/ok", old);
+    cr_assert_eq(r.rc, 0, "%s", r.errmsg);
+    cr_assert_null(strstr(r.text, "mountpoint=\"/data\""), "%s", r.text);
+    cr_assert_null(strstr(r.text, "mountpoint=\"/run\""), "%s", r.text);
+    cr_assert(harness_has_line(r.text, "node_filesystem_device_error" MP_GONE " 1"), "%s", r.text);
+    harness_free(&r);
+
+    const char *both[] = {"ignored-fs-types=^ext4$", "fs-types-exclude=^xfs$", NULL};
+    r = harness_run("filesystem", "filesystem/ok", both);
+    cr_assert_eq(r.rc, -EINVAL);
+    cr_assert_str_eq(r.text, "");
+    harness_free(&r);
+}
+
+Test(plugins_filesystem, rootfs_prefix_is_stripped)
+{
+    char proc[PATH_MAX];
+    harness_fixture(proc, "filesystem/prefix/proc");
+    struct plg_paths paths = {.procfs = proc,
+                              .sysfs = "/nonexistent/sys",
+                              .rootfs = "/nonexistent-cairn-host",
+                              .udev_data = "/nonexistent/udev"};
+    struct harness_result r = harness_run_paths("filesystem", &paths, NULL);
+    cr_assert_eq(r.rc, 0, "%s", r.errmsg);
+    /* the mounts do not exist under that rootfs: device_error 1 each */
+    cr_assert_str_eq(r.text, "# HELP node_filesystem_device_error Whether an error occurred "
+                             "while getting statistics for the given device.\n"
+                             "# TYPE node_filesystem_device_error gauge\n"
+                             "node_filesystem_device_error{device=\"/dev/vda1\",fstype=\"ext4\","
+                             "mountpoint=\"/\"} 1\n"
+                             "node_filesystem_device_error{device=\"/dev/vdb1\",fstype=\"xfs\","
+                             "mountpoint=\"/data\"} 1\n"
+                             "node_filesystem_device_error{device=\"/dev/vdc1\",fstype=\"ext4\","
+                             "mountpoint=\"/other\"} 1\n");
+    harness_free(&r);
+}
+
+Test(plugins_filesystem, bad_options)
+{
+    const char *timeout[] = {"mount-timeout=soon", NULL};
+    struct harness_result r = harness_run("filesystem", "filesystem/ok", timeout);
+    cr_assert_eq(r.rc, -EINVAL);
+    harness_free(&r);
+
+    const char *regex[] = {"mount-points-exclude=^/(dev", NULL};
+    r = harness_run("filesystem", "filesystem/ok", regex);
+    cr_assert_eq(r.rc, -EINVAL);
+    harness_free(&r);
+
+    const char *delay[] = {"statfs-test-delay=/mnt/slow", NULL};
+    r = harness_run("filesystem", "filesystem/ok", delay);
+    cr_assert_eq(r.rc, -EINVAL);
+    harness_free(&r);
+}
+
+/* ---- stuck mounts: several cycles on one collector instance ------------- */
+
+struct cycle {
+    int rc;
+    double ms;
+    char *text;
+};
+
+static struct cycle run_cycle(const struct plg_collector *col, void *state,
+                              const struct plg_paths *paths)
+{
+    struct cycle cy = {0};
+    struct exp_builder *b = exp_builder_create();
+    cr_assert_not_null(b);
+    struct plg_collect c = {.b = b, .paths = paths};
+    int64_t t0 = cn_mono_ns();
+    cy.rc = col->collect(state, &c);
+    cy.ms = (double)(cn_mono_ns() - t0) / 1e6;
+    cr_assert_eq(exp_builder_error(b), 0);
+    exp_builder_finish(b);
+    size_t n;
+    struct exp_family *const *fams = exp_builder_families(b, &n);
+    struct cn_buf out;
+    cn_buf_init(&out);
+    exp_encode(&out, fams, n, EXP_FMT_TEXT);
+    cy.text = strdup(cn_buf_cstr(&out));
+    cn_buf_free(&out);
+    exp_builder_unref(b);
+    return cy;
+}
+
+static void sleep_until_ms(int64_t t0_ns, int ms)
+{
+    int64_t until = t0_ns + (int64_t)ms * 1000000;
+    struct timespec ts = {.tv_sec = until / 1000000000, .tv_nsec = until % 1000000000};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}
+
+#define AFTER "{device=\"tmpfs\",fstype=\"tmpfs\",mountpoint=\"/srv/after\"}"
+#define SLOW "{device=\"nfs.example.com:/export/home\",fstype=\"nfs4\",mountpoint=\"/mnt/slow\"}"
+
+struct stuck_env {
+    char proc[PATH_MAX], root[PATH_MAX];
+    struct plg_paths paths;
+    const struct plg_collector *col;
+    const char *values[8];
+    void *state;
+    int64_t t0;
+};
+
+/* Starts a filesystem collector on the stuck fixture whose statfs of
+ * /mnt/slow hangs until the delay_opt duration after init, with the given
+ * mount timeout. */
+static void stuck_start(struct stuck_env *e, const char *delay_opt, const char *timeout)
+{
+    memset(e, 0, sizeof(*e));
+    harness_fixture(e->proc, "filesystem/stuck/proc");
+    harness_fixture(e->root, "filesystem/stuck/root");
+    e->paths = (struct plg_paths){.procfs = e->proc,
+                                  .sysfs = "/nonexistent/sys",
+                                  .rootfs = e->root,
+                                  .udev_data = "/nonexistent/udev"};
+    e->col = plg_find_collector("filesystem");
+    cr_assert_not_null(e->col);
+    for (size_t i = 0; e->col->options[i].name; i++) {
+        if (strcmp(e->col->options[i].name, "mount-timeout") == 0)
+            e->values[i] = timeout;
+        if (strcmp(e->col->options[i].name, "statfs-test-delay") == 0)
+            e->values[i] = delay_opt;
+    }
+    struct plg_config cfg = {.paths = &e->paths, .collector = e->col, .values = e->values};
+    e->t0 = cn_mono_ns();
+    cr_assert_eq(e->col->init(&cfg, &e->state), 0);
+}
+
+Test(plugins_filesystem, stuck_mount_times_out_and_recovers)
+{
+    struct stuck_env e;
+    stuck_start(&e, "/mnt/slow:900ms", "200ms");
+
+    /* Cycle 1: the statfs of /mnt/slow hangs; collect gives up after the
+     * 200ms timeout instead of waiting 900ms, and reports the mount with
+     * device_error 1 only. The healthy mount is reported normally. */
+    struct cycle c1 = run_cycle(e.col, e.state, &e.paths);
+    cr_assert_eq(c1.rc, 0);
+    cr_assert(c1.ms >= 190 && c1.ms < 600, "cycle 1 took %.1fms", c1.ms);
+    cr_assert(harness_has_line(c1.text, "node_filesystem_device_error" SLOW " 1"), "%s", c1.text);
+    cr_assert_null(strstr(c1.text, "node_filesystem_size_bytes" SLOW), "%s", c1.text);
+    cr_assert(harness_has_line(c1.text, "node_filesystem_device_error{device=\"/dev/vda1\","
+                                        "fstype=\"ext4\",mountpoint=\"/\"} 0"),
+              "%s", c1.text);
+    cr_assert(strstr(c1.text, "node_filesystem_size_bytes{device=\"/dev/vda1\"") != NULL);
+    /* the mount after the stuck one is still statfs'ed, by a fresh helper */
+    cr_assert(harness_has_line(c1.text, "node_filesystem_device_error" AFTER " 0"), "%s", c1.text);
+    cr_assert(strstr(c1.text, "node_filesystem_size_bytes" AFTER " ") != NULL, "%s", c1.text);
+
+    /* Cycle 2: the mount is stuck; it is not statfs'ed again (so this
+     * cycle does not wait for the timeout) and still reports the error. */
+    struct cycle c2 = run_cycle(e.col, e.state, &e.paths);
+    cr_assert_eq(c2.rc, 0);
+    cr_assert(c2.ms < 150, "cycle 2 took %.1fms: the stuck mount was statfs'ed", c2.ms);
+    cr_assert(harness_has_line(c2.text, "node_filesystem_device_error" SLOW " 1"), "%s", c2.text);
+    cr_assert(harness_has_line(c2.text, "node_filesystem_device_error" AFTER " 0"), "%s", c2.text);
+    cr_assert_null(strstr(c2.text, "node_filesystem_size_bytes" SLOW), "%s", c2.text);
+
+    /* Cycle 3, after the hung statfs returned: the mark is cleared and the
+     * mount is reported normally again. */
+    sleep_until_ms(e.t0, 1100);
+    struct cycle c3 = run_cycle(e.col, e.state, &e.paths);
+    cr_assert_eq(c3.rc, 0);
+    cr_assert(c3.ms < 150, "cycle 3 took %.1fms", c3.ms);
+    cr_assert(harness_has_line(c3.text, "node_filesystem_device_error" SLOW " 0"), "%s", c3.text);
+    cr_assert(strstr(c3.text, "node_filesystem_size_bytes" SLOW " ") != NULL, "%s", c3.text);
+    cr_assert(harness_has_line(c3.text, "node_filesystem_readonly" SLOW " 0"), "%s", c3.text);
+
+    e.col->destroy(e.state);
+    free(c1.text);
+    free(c2.text);
+    free(c3.text);
+}
+
+Test(plugins_filesystem, destroy_with_a_statfs_still_blocked)
+{
+    /* The helper outlives the collector: the state must stay valid until it
+     * returns, then be freed by it (ASan/LSan check both). */
+    struct stuck_env e;
+    stuck_start(&e, "/mnt/slow:500ms", "200ms");
+    struct cycle c1 = run_cycle(e.col, e.state, &e.paths);
+    cr_assert(harness_has_line(c1.text, "node_filesystem_device_error" SLOW " 1"), "%s", c1.text);
+    int64_t t = cn_mono_ns();
+    e.col->destroy(e.state);
+    cr_assert((double)(cn_mono_ns() - t) / 1e6 < 100, "destroy waited for the hung statfs");
+    free(c1.text);
+    sleep_until_ms(e.t0, 800);
+}
+
+Test(plugins_filesystem, slow_statfs_within_timeout_is_reported)
+{
+    /* A statfs slower than usual but within the timeout is waited for. */
+    struct stuck_env e;
+    stuck_start(&e, "/mnt/slow:80ms", "200ms");
+    struct cycle c1 = run_cycle(e.col, e.state, &e.paths);
+    cr_assert_eq(c1.rc, 0);
+    cr_assert(c1.ms >= 60, "cycle took %.1fms: the delay seam did not apply", c1.ms);
+    cr_assert(harness_has_line(c1.text, "node_filesystem_device_error" SLOW " 0"), "%s", c1.text);
+    e.col->destroy(e.state);
+    free(c1.text);
+}
+
+Test(plugins_filesystem, zero_timeout_waits_without_limit)
+{
+    struct stuck_env e;
+    stuck_start(&e, "/mnt/slow:300ms", "0");
+    struct cycle c1 = run_cycle(e.col, e.state, &e.paths);
+    cr_assert_eq(c1.rc, 0);
+    cr_assert(c1.ms >= 250, "cycle took %.1fms: it did not wait for the slow statfs", c1.ms);
+    cr_assert(harness_has_line(c1.text, "node_filesystem_device_error" SLOW " 0"), "%s", c1.text);
+    e.col->destroy(e.state);
+    free(c1.text);
+}
