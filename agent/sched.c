@@ -1,26 +1,32 @@
 /*
  * The collection scheduler.
  *
- * Every enabled collector gets a worker thread of its own. The reason is the
- * classic node_exporter hang: a collector stuck in the kernel (statfs on a
- * dead NFS mount, a sysfs read on a wedged device) must not stall the
- * others. A tick hands each idle worker the cycle number, then waits for all
- * of them until the deadline (--collector.timeout). Results that arrive in
- * time go into the cycle's snapshot; a late collector reports success 0 and
- * none of its series, and while it is still running it is not handed new
- * ticks. The worker threads sleep on a condition variable between ticks, so
- * the cost of a cycle is the collectors' own work plus one wake-up each.
+ * Collectors run one after another on a runner thread; the scheduler thread
+ * hands the runner each cycle's list and watches the clock. The design goal
+ * is twofold: a cycle must cost almost nothing beyond the collectors' own
+ * reads (so no thread per collector: on a virtual machine every wake-up is
+ * several microseconds), and a collector stuck in the kernel (statfs on a
+ * dead NFS mount, a read of a wedged device) must never stall the others.
  *
- * Lifetime. An instance (collector + state + worker) is shared by the
- * scheduler and its worker through a reference count. On shutdown or reload
- * the scheduler asks each worker to stop and waits briefly; a worker stuck
- * in the kernel keeps its reference and frees the instance itself whenever
- * the kernel lets it go, so a stop never blocks on a stuck collector.
+ * The runner publishes which collector it is in and since when. When one has
+ * run past its deadline (--collector.timeout), the scheduler abandons that
+ * runner to it and starts a fresh runner on the rest of the list. The late
+ * collector reports success 0 and no series for the cycle, and stays out of
+ * later cycles until it returns ("busy"); its abandoned runner then finishes
+ * that one call and exits. So a stuck collector costs one thread while it is
+ * stuck and delays a cycle once by the deadline.
  *
- * Synchronisation is per instance (its mutex and condition variable); the
- * published snapshot is swapped under the scheduler's own mutex. Readers
- * get a reference and never block the collector thread for longer than the
- * pointer swap.
+ * Lifetime. Instances (a collector, its options and state) and runners are
+ * reference-counted, shared between the scheduler and the runner using them.
+ * A collector's state is touched by one runner at a time (the busy flag);
+ * init runs lazily on the runner at the first cycle, destroy runs on
+ * whichever side lets go last. Shutdown therefore never waits on a stuck
+ * collector: it asks the runner to stop, waits briefly, and leaves anything
+ * still stuck to clean up after itself.
+ *
+ * Locks: each instance and each runner has its own mutex; the published
+ * snapshot is swapped under the scheduler's mutex. HTTP readers take a
+ * reference to the snapshot and never wait on collection.
  */
 #include "agent/internal.h"
 
@@ -38,19 +44,41 @@ struct instance {
     const char **values;    /* option values, owned, NULL = default */
     size_t nvalues;
 
+    /* Used only by the runner that holds `busy`. */
+    void *state;
+    bool inited;
+    int init_rc;
+    char initmsg[200];
+
     pthread_mutex_t lock;
-    pthread_cond_t cond;
     /* under lock */
-    uint64_t want_cycle, done_cycle;
-    bool running, stop, exited;
+    bool busy;     /* a runner is inside init/collect */
+    bool shutdown; /* the scheduler let go; the runner destroys the state */
+    uint64_t done_cycle;
     struct exp_builder *result;
     int rc;
     bool nodata;
     char errmsg[256];
-    double duration, cpu;
+    double duration;
 
     /* scheduler-only: what was last logged for this collector */
     char logged[256];
+};
+
+#define NONE SIZE_MAX
+
+struct runner {
+    atomic_int refs;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    /* under lock */
+    bool stop, abandoned, exited;
+    uint64_t cycle;
+    struct instance **work; /* this cycle's list; references held */
+    size_t nwork, next;
+    size_t current; /* index in work being run, or NONE */
+    int64_t current_start_ns;
+    double cycle_cpu; /* CPU seconds the runner spent on this cycle */
 };
 
 struct agent_sched {
@@ -59,6 +87,7 @@ struct agent_sched {
     int64_t interval_ms, timeout_ms;
     struct agent_http_stats *http;
     uint64_t cycle;
+    struct runner *runner;
 
     pthread_t thread;
     bool started;
@@ -83,76 +112,63 @@ static void instance_unref(struct instance *in)
     free((char *)in->paths.rootfs);
     free((char *)in->paths.udev_data);
     pthread_mutex_destroy(&in->lock);
-    pthread_cond_destroy(&in->cond);
     free(in);
 }
 
-static void *worker_main(void *arg)
+static void instance_destroy_state(struct instance *in)
 {
-    struct instance *in = arg;
-    void *state = NULL;
-    char initmsg[200] = "";
-    struct plg_config cfg = {.paths = &in->paths,
-                             .collector = in->col,
-                             .values = in->values,
-                             .errbuf = initmsg,
-                             .errcap = sizeof(initmsg)};
-    int init_rc = in->col->init ? in->col->init(&cfg, &state) : 0;
+    if (in->inited && !in->init_rc && in->col->destroy)
+        in->col->destroy(in->state);
+    in->inited = false;
+    in->state = NULL;
+}
 
-    pthread_mutex_lock(&in->lock);
-    for (;;) {
-        while (!in->stop && in->want_cycle == in->done_cycle)
-            pthread_cond_wait(&in->cond, &in->lock);
-        if (in->stop)
-            break;
-        uint64_t cycle = in->want_cycle;
-        in->running = true;
-        pthread_mutex_unlock(&in->lock);
-
-        struct exp_builder *b = exp_builder_create();
-        struct plg_collect c = {.b = b, .paths = &in->paths};
-        int64_t t0 = cn_mono_ns();
-        double cpu0 = cn_thread_cpu_seconds();
-        int rc;
-        if (!b) {
-            rc = plg_fail(&c, -ENOMEM, "out of memory");
-        } else if (init_rc) {
-            rc = plg_fail(&c, init_rc, "initialisation failed: %s",
-                          initmsg[0] ? initmsg : strerror(-init_rc));
-        } else {
-            rc = in->col->collect(state, &c);
-            if (!rc && exp_builder_error(b))
-                rc = plg_fail(&c, exp_builder_error(b), "building metrics: %s",
-                              strerror(-exp_builder_error(b)));
-            int dups = exp_builder_finish(b);
-            if (dups && !rc)
-                rc = plg_fail(&c, -EINVAL, "%d duplicate series dropped", dups);
-        }
-        double cpu = cn_thread_cpu_seconds() - cpu0;
-        double dur = (double)(cn_mono_ns() - t0) / 1e9;
-
-        pthread_mutex_lock(&in->lock);
-        exp_builder_unref(in->result);
-        in->result = b;
-        in->rc = rc;
-        in->nodata = c.nodata;
-        memcpy(in->errmsg, c.errmsg, sizeof(in->errmsg));
-        in->duration = dur;
-        in->cpu = cpu;
-        in->done_cycle = cycle;
-        in->running = false;
-        pthread_cond_broadcast(&in->cond);
+/* Runs one collector for `cycle` on the calling (runner) thread. The caller
+ * has set in->busy. */
+static void instance_run(struct instance *in, uint64_t cycle)
+{
+    if (!in->inited) {
+        struct plg_config cfg = {.paths = &in->paths,
+                                 .collector = in->col,
+                                 .values = in->values,
+                                 .errbuf = in->initmsg,
+                                 .errcap = sizeof(in->initmsg)};
+        in->init_rc = in->col->init ? in->col->init(&cfg, &in->state) : 0;
+        in->inited = true;
     }
-    pthread_mutex_unlock(&in->lock);
+    struct exp_builder *b = exp_builder_create();
+    struct plg_collect c = {.b = b, .paths = &in->paths};
+    int64_t t0 = cn_mono_ns();
+    int rc;
+    if (!b) {
+        rc = plg_fail(&c, -ENOMEM, "out of memory");
+    } else if (in->init_rc) {
+        rc = plg_fail(&c, in->init_rc, "initialisation failed: %s",
+                      in->initmsg[0] ? in->initmsg : strerror(-in->init_rc));
+    } else {
+        rc = in->col->collect(in->state, &c);
+        if (!rc && exp_builder_error(b))
+            rc = plg_fail(&c, exp_builder_error(b), "building metrics: %s",
+                          strerror(-exp_builder_error(b)));
+        int dups = exp_builder_finish(b);
+        if (dups && !rc)
+            rc = plg_fail(&c, -EINVAL, "%d duplicate series dropped", dups);
+    }
+    double dur = (double)(cn_mono_ns() - t0) / 1e9;
 
-    if (!init_rc && in->col->destroy)
-        in->col->destroy(state);
     pthread_mutex_lock(&in->lock);
-    in->exited = true;
-    pthread_cond_broadcast(&in->cond);
+    exp_builder_unref(in->result);
+    in->result = b;
+    in->rc = rc;
+    in->nodata = c.nodata;
+    memcpy(in->errmsg, c.errmsg, sizeof(in->errmsg));
+    in->duration = dur;
+    in->done_cycle = cycle;
+    in->busy = false;
+    bool shutdown = in->shutdown;
     pthread_mutex_unlock(&in->lock);
-    instance_unref(in);
-    return NULL;
+    if (shutdown)
+        instance_destroy_state(in); /* the scheduler let go while we ran */
 }
 
 static int dup_paths(struct plg_paths *dst, const struct plg_paths *src)
@@ -173,7 +189,6 @@ static int instance_create(const struct plg_collector *col, const struct plg_pat
         return -ENOMEM;
     atomic_init(&in->refs, 1);
     pthread_mutex_init(&in->lock, NULL);
-    pthread_cond_init(&in->cond, NULL);
     in->col = col;
     while (col->options && col->options[in->nvalues].name)
         in->nvalues++;
@@ -192,40 +207,126 @@ static int instance_create(const struct plg_collector *col, const struct plg_pat
     return 0;
 }
 
-static int instance_start(struct instance *in)
+/* The scheduler lets go of an instance: its state is destroyed now, or by
+ * the runner still inside it when that returns. */
+static void instance_release(struct instance *in)
 {
+    pthread_mutex_lock(&in->lock);
+    in->shutdown = true;
+    bool busy = in->busy;
+    pthread_mutex_unlock(&in->lock);
+    if (busy)
+        cn_log(CN_LOG_WARN, "scheduler", "collector still running at shutdown; left to finish",
+               "collector", in->col->name, NULL);
+    else
+        instance_destroy_state(in);
+    instance_unref(in);
+}
+
+/* ---- runners ------------------------------------------------------------------ */
+
+static void runner_unref(struct runner *r)
+{
+    if (!r || atomic_fetch_sub(&r->refs, 1) != 1)
+        return;
+    for (size_t i = 0; i < r->nwork; i++)
+        instance_unref(r->work[i]);
+    free(r->work);
+    pthread_mutex_destroy(&r->lock);
+    pthread_cond_destroy(&r->cond);
+    free(r);
+}
+
+static void *runner_main(void *arg)
+{
+    struct runner *r = arg;
+    double cpu0 = 0;
+    pthread_mutex_lock(&r->lock);
+    for (;;) {
+        while (!r->stop && !r->abandoned && r->next >= r->nwork)
+            pthread_cond_wait(&r->cond, &r->lock);
+        if (r->stop || r->abandoned)
+            break;
+        size_t i = r->next++;
+        if (i == 0)
+            cpu0 = cn_thread_cpu_seconds();
+        struct instance *in = r->work[i];
+        uint64_t cycle = r->cycle;
+        r->current = i;
+        r->current_start_ns = cn_mono_ns();
+        pthread_mutex_unlock(&r->lock);
+
+        instance_run(in, cycle);
+
+        pthread_mutex_lock(&r->lock);
+        r->current = NONE;
+        if (r->next >= r->nwork) {
+            r->cycle_cpu = cn_thread_cpu_seconds() - cpu0;
+            pthread_cond_broadcast(&r->cond);
+        }
+    }
+    r->exited = true;
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+    runner_unref(r);
+    return NULL;
+}
+
+static struct runner *runner_start(void)
+{
+    struct runner *r = cn_calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    atomic_init(&r->refs, 2); /* the scheduler's and the thread's */
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->cond, NULL);
+    r->current = NONE;
     pthread_attr_t attr;
     pthread_t t;
     pthread_attr_init(&attr);
-    /* Collectors are shallow; a small stack keeps 40 threads cheap. */
+    /* Collectors are shallow; a small stack keeps the runner cheap. */
     pthread_attr_setstacksize(&attr, 256 * 1024);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    atomic_fetch_add(&in->refs, 1); /* the worker's */
-    int rc = pthread_create(&t, &attr, worker_main, in);
+    int rc = pthread_create(&t, &attr, runner_main, r);
     pthread_attr_destroy(&attr);
     if (rc) {
-        atomic_fetch_sub(&in->refs, 1);
-        return -rc;
+        atomic_store(&r->refs, 1);
+        runner_unref(r);
+        return NULL;
     }
-    return 0;
+    return r;
 }
 
-/* Asks the worker to stop and waits until `deadline` (CLOCK_REALTIME) for
- * it to exit. Drops the scheduler's reference either way. */
-static void instance_stop(struct instance *in, const struct timespec *deadline)
+/* Hands r a cycle's list (taking over the references in it). */
+static void runner_assign(struct runner *r, uint64_t cycle, struct instance **work, size_t n)
 {
-    pthread_mutex_lock(&in->lock);
-    in->stop = true;
-    pthread_cond_broadcast(&in->cond);
-    while (!in->exited)
-        if (pthread_cond_timedwait(&in->cond, &in->lock, deadline) == ETIMEDOUT)
+    pthread_mutex_lock(&r->lock);
+    for (size_t i = 0; i < r->nwork; i++)
+        instance_unref(r->work[i]);
+    free(r->work);
+    r->work = work;
+    r->nwork = n;
+    r->next = 0;
+    r->cycle = cycle;
+    r->cycle_cpu = 0;
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* Stops r and waits until `deadline` for its thread to leave; drops the
+ * scheduler's reference. */
+static void runner_stop(struct runner *r, const struct timespec *deadline)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->lock);
+    r->stop = true;
+    pthread_cond_broadcast(&r->cond);
+    while (!r->exited)
+        if (pthread_cond_timedwait(&r->cond, &r->lock, deadline) == ETIMEDOUT)
             break;
-    bool exited = in->exited;
-    pthread_mutex_unlock(&in->lock);
-    if (!exited)
-        cn_log(CN_LOG_WARN, "scheduler", "collector still running at shutdown; left to finish",
-               "collector", in->col->name, NULL);
-    instance_unref(in);
+    pthread_mutex_unlock(&r->lock);
+    runner_unref(r);
 }
 
 /* ---- the scheduler ------------------------------------------------------------- */
@@ -242,7 +343,8 @@ int agent_sched_create(const struct agent_sched_opts *opts, struct agent_sched *
     s->timeout_ms = agent_config_timeout_ms(cfg);
     s->http = opts->http;
     s->inst = cn_calloc(cfg->ncollectors + opts->nextra + 1, sizeof(*s->inst));
-    if (!s->inst) {
+    s->runner = runner_start();
+    if (!s->inst || !s->runner) {
         agent_sched_destroy(s);
         return -ENOMEM;
     }
@@ -254,11 +356,6 @@ int agent_sched_create(const struct agent_sched_opts *opts, struct agent_sched *
         const struct plg_collector *col = builtin ? all[i] : opts->extra[i - cfg->ncollectors];
         struct instance *in;
         int rc = instance_create(col, &cfg->paths, builtin ? cfg->collectors[i].values : NULL, &in);
-        if (!rc) {
-            rc = instance_start(in);
-            if (rc)
-                instance_unref(in);
-        }
         if (rc) {
             agent_sched_destroy(s);
             return rc;
@@ -270,12 +367,14 @@ int agent_sched_create(const struct agent_sched_opts *opts, struct agent_sched *
     return 0;
 }
 
-static struct timespec deadline_after(int64_t ms)
+static struct timespec realtime_after_ns(int64_t ns)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000;
+    if (ns < 0)
+        ns = 0;
+    ts.tv_sec += ns / 1000000000;
+    ts.tv_nsec += ns % 1000000000;
     if (ts.tv_nsec >= 1000000000) {
         ts.tv_sec++;
         ts.tv_nsec -= 1000000000;
@@ -300,53 +399,106 @@ static void log_outcome(struct instance *in, bool ok, bool nodata, const char *m
     snprintf(in->logged, sizeof(in->logged), "%s", msg);
 }
 
+/*
+ * Waits until the runner has finished the cycle. Whenever the collector it
+ * is in overruns the deadline, the runner is abandoned to it and a new one
+ * continues with the rest. Returns the CPU seconds the runners reported.
+ */
+static double drive_cycle(struct agent_sched *s)
+{
+    int64_t timeout_ns = s->timeout_ms * 1000000;
+    double cpu = 0;
+    for (;;) {
+        struct runner *r = s->runner;
+        pthread_mutex_lock(&r->lock);
+        while (r->next < r->nwork || r->current != NONE) {
+            /* The runner does not signal each collector it starts (that
+             * would cost a wake-up apiece): look again at the deadline of
+             * the one it was in, or after a timeout if it was between two. */
+            int64_t left = timeout_ns;
+            if (r->current != NONE)
+                left = r->current_start_ns + timeout_ns - cn_mono_ns();
+            if (left > 0) {
+                struct timespec until = realtime_after_ns(left);
+                pthread_cond_timedwait(&r->cond, &r->lock, &until);
+                continue;
+            }
+            /* Overran: leave this runner to it, go on with a fresh one. */
+            size_t rest = r->nwork - r->next;
+            struct instance **work = cn_calloc(rest + 1, sizeof(*work));
+            struct runner *fresh = work ? runner_start() : NULL;
+            if (!fresh) {
+                free(work);
+                pthread_mutex_unlock(&r->lock);
+                cn_log(CN_LOG_ERROR, "scheduler", "cannot start a collector runner", NULL);
+                return cpu;
+            }
+            for (size_t i = 0; i < rest; i++) {
+                work[i] = r->work[r->next + i];
+                atomic_fetch_add(&work[i]->refs, 1);
+            }
+            r->next = r->nwork;
+            r->abandoned = true;
+            uint64_t cycle = r->cycle;
+            pthread_mutex_unlock(&r->lock);
+            runner_unref(r);
+            s->runner = fresh;
+            runner_assign(fresh, cycle, work, rest);
+            goto next_runner;
+        }
+        cpu += r->cycle_cpu;
+        pthread_mutex_unlock(&r->lock);
+        return cpu;
+    next_runner:;
+    }
+}
+
 void agent_sched_run_once(struct agent_sched *s)
 {
     int64_t t0 = cn_mono_ns();
     double cpu0 = cn_thread_cpu_seconds();
     uint64_t cycle = ++s->cycle;
-    bool *started = cn_calloc(s->ninst + 1, sizeof(bool));
-    if (!started)
+    struct instance **work = cn_calloc(s->ninst + 1, sizeof(*work));
+    bool *queued = cn_calloc(s->ninst + 1, sizeof(bool));
+    struct exp_builder **parts = cn_calloc(s->ninst + 2, sizeof(*parts));
+    struct exp_builder *meta = exp_builder_create();
+    if (!work || !queued || !parts || !meta) {
+        free(work);
+        free(queued);
+        free(parts);
+        exp_builder_unref(meta);
+        cn_log(CN_LOG_ERROR, "scheduler", "out of memory starting a cycle", NULL);
         return;
+    }
 
+    /* Everything not still inside an earlier cycle's call runs this cycle. */
+    size_t nwork = 0;
     for (size_t i = 0; i < s->ninst; i++) {
         struct instance *in = s->inst[i];
         pthread_mutex_lock(&in->lock);
-        if (!in->running) {
+        if (!in->busy) {
             exp_builder_unref(in->result); /* a late result of an earlier cycle */
             in->result = NULL;
-            in->want_cycle = cycle;
-            started[i] = true;
-            pthread_cond_broadcast(&in->cond);
+            in->busy = true;
+            queued[i] = true;
+            atomic_fetch_add(&in->refs, 1);
+            work[nwork++] = in;
         }
         pthread_mutex_unlock(&in->lock);
     }
+    runner_assign(s->runner, cycle, work, nwork);
+    double cpu = drive_cycle(s);
 
-    struct timespec deadline = deadline_after(s->timeout_ms);
-    struct exp_builder **parts = cn_calloc(s->ninst + 2, sizeof(*parts));
-    struct exp_builder *meta = exp_builder_create();
-    if (!parts || !meta) {
-        free(started);
-        free(parts);
-        exp_builder_unref(meta);
-        cn_log(CN_LOG_ERROR, "scheduler", "out of memory assembling a cycle", NULL);
-        return;
-    }
     size_t nparts = 0;
     struct exp_family *fdur =
         exp_family(meta, "node_scrape_collector_duration_seconds",
                    "node_exporter: Duration of a collector scrape.", EXP_GAUGE);
     struct exp_family *fok = exp_family(meta, "node_scrape_collector_success",
                                         "node_exporter: Whether a collector succeeded.", EXP_GAUGE);
-    double cpu = 0;
-
     for (size_t i = 0; i < s->ninst; i++) {
         struct instance *in = s->inst[i];
         pthread_mutex_lock(&in->lock);
-        while (started[i] && in->done_cycle != cycle)
-            if (pthread_cond_timedwait(&in->cond, &in->lock, &deadline) == ETIMEDOUT)
-                break;
-        bool done = started[i] && in->done_cycle == cycle;
+        bool done = queued[i] && in->done_cycle == cycle;
         struct exp_builder *res = NULL;
         int rc = -ETIMEDOUT;
         bool nodata = false;
@@ -359,11 +511,10 @@ void agent_sched_run_once(struct agent_sched *s)
             nodata = in->nodata;
             memcpy(msg, in->errmsg, sizeof(msg));
             dur = in->duration;
-            cpu += in->cpu;
         } else {
             snprintf(msg, sizeof(msg),
-                     started[i] ? "timed out after %.3gs; series dropped"
-                                : "still running from an earlier cycle",
+                     queued[i] ? "timed out after %.3gs; series dropped"
+                               : "still running from an earlier cycle",
                      (double)s->timeout_ms / 1000.0);
         }
         pthread_mutex_unlock(&in->lock);
@@ -374,7 +525,7 @@ void agent_sched_run_once(struct agent_sched *s)
         exp_add(meta, fok, rc == 0 ? 1 : 0, 1, "collector", in->col->name);
         log_outcome(in, rc == 0, nodata, msg[0] ? msg : strerror(-rc));
     }
-    free(started);
+    free(queued);
 
     agent_process_metrics(meta);
     agent_http_stats_export(s->http, meta);
@@ -416,7 +567,7 @@ static void *sched_main(void *arg)
         next += step;
         if (next <= now)
             next += ((now - next) / step + 1) * step;
-        struct timespec until = deadline_after((next - now) / 1000000);
+        struct timespec until = realtime_after_ns(next - now);
         pthread_mutex_lock(&s->lock);
         while (!s->stop)
             if (pthread_cond_timedwait(&s->cond, &s->lock, &until) == ETIMEDOUT)
@@ -456,9 +607,10 @@ void agent_sched_destroy(struct agent_sched *s)
         pthread_mutex_unlock(&s->lock);
         pthread_join(s->thread, NULL);
     }
-    struct timespec deadline = deadline_after(2000);
+    struct timespec deadline = realtime_after_ns(2000000000);
+    runner_stop(s->runner, &deadline);
     for (size_t i = 0; i < s->ninst; i++)
-        instance_stop(s->inst[i], &deadline);
+        instance_release(s->inst[i]);
     free(s->inst);
     exp_snapshot_unref(s->snap);
     pthread_mutex_destroy(&s->lock);
