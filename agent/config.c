@@ -604,9 +604,9 @@ static int apply_flags(struct agent_config *cfg, int argc, char **argv, bool onl
             snprintf(opt, sizeof(opt), "%.*s", (int)(cnlen - cname_len - 1), dot + 1);
             const struct plg_collector *c = plg_builtin_collectors()[ci];
             long oi = option_index(c, opt);
-            bool boolean = oi >= 0 && c->options[oi].def &&
-                           (!strcmp(c->options[oi].def, "true") ||
-                            !strcmp(c->options[oi].def, "false"));
+            bool boolean =
+                oi >= 0 && c->options[oi].def &&
+                (!strcmp(c->options[oi].def, "true") || !strcmp(c->options[oi].def, "false"));
             if (oi < 0 || (neg && !boolean) || (neg && val)) {
                 snprintf(err, errcap, "unknown long flag '--%.*s'", (int)nlen, name);
                 return -EINVAL;

@@ -89,7 +89,11 @@ void agent_http_stats_export(struct agent_http_stats *s, struct exp_builder *b);
 /* Adds process_* (from the agent's own /proc/self, whatever --path.procfs
  * says: it describes this process, not the monitored host) and
  * cairn_build_info to b. */
-void agent_process_metrics(struct exp_builder *b);
+void agent_process_metrics(struct exp_builder *b, double boot_time);
+
+/* The host's boot time (btime in /proc/stat), seconds since the epoch; 0 if
+ * unknown. Read once: it does not change while the host runs. */
+double agent_boot_time(void);
 
 /* ---- scheduler (sched.c) -------------------------------------------------- */
 

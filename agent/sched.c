@@ -88,6 +88,7 @@ struct agent_sched {
     struct agent_http_stats *http;
     uint64_t cycle;
     struct runner *runner;
+    double boot_time;
 
     pthread_t thread;
     bool started;
@@ -342,6 +343,7 @@ int agent_sched_create(const struct agent_sched_opts *opts, struct agent_sched *
     s->interval_ms = cfg->interval_ms;
     s->timeout_ms = agent_config_timeout_ms(cfg);
     s->http = opts->http;
+    s->boot_time = agent_boot_time();
     s->inst = cn_calloc(cfg->ncollectors + opts->nextra + 1, sizeof(*s->inst));
     s->runner = runner_start();
     if (!s->inst || !s->runner) {
@@ -527,7 +529,7 @@ void agent_sched_run_once(struct agent_sched *s)
     }
     free(queued);
 
-    agent_process_metrics(meta);
+    agent_process_metrics(meta, s->boot_time);
     agent_http_stats_export(s->http, meta);
     exp_gauge(meta, "cairn_collection_duration_seconds",
               "Wall-clock duration of the last complete collection cycle.",

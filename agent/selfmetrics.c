@@ -5,6 +5,7 @@
  */
 #include "agent/internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -78,7 +79,7 @@ void agent_http_stats_export(struct agent_http_stats *s, struct exp_builder *b)
     pthread_mutex_unlock(&s->lock);
 }
 
-static double boot_time(void)
+double agent_boot_time(void)
 {
     char buf[8192];
     if (cn_read_file("/proc/stat", buf, sizeof(buf)) < 0)
@@ -87,7 +88,22 @@ static double boot_time(void)
     return p ? strtod(p + 7, NULL) : 0;
 }
 
-void agent_process_metrics(struct exp_builder *b)
+/* Open descriptors of this process, counted without allocating. */
+static long count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    long n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1; /* the descriptor opendir itself holds */
+}
+
+void agent_process_metrics(struct exp_builder *b, double boot_time)
 {
     char buf[1024];
     long hz = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
@@ -115,19 +131,16 @@ void agent_process_metrics(struct exp_builder *b)
                         (double)(v[10] + v[11]) / (double)hz, 0);
             exp_gauge(b, "process_start_time_seconds",
                       "Start time of the process since unix epoch in seconds.",
-                      boot_time() + (double)v[18] / (double)hz, 0);
+                      boot_time + (double)v[18] / (double)hz, 0);
             exp_gauge(b, "process_virtual_memory_bytes", "Virtual memory size in bytes.",
                       (double)v[19], 0);
             exp_gauge(b, "process_resident_memory_bytes", "Resident memory size in bytes.",
                       (double)v[20] * (double)page, 0);
         }
     }
-    char **names;
-    int nfd = plg_dir_list("/proc/self/fd", &names);
-    if (nfd >= 0) {
-        exp_gauge(b, "process_open_fds", "Number of open file descriptors.", nfd, 0);
-        plg_dir_free(names, nfd);
-    }
+    long nfd = count_fds();
+    if (nfd >= 0)
+        exp_gauge(b, "process_open_fds", "Number of open file descriptors.", (double)nfd, 0);
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
         exp_gauge(b, "process_max_fds", "Maximum number of open file descriptors.",
