@@ -18,10 +18,28 @@
  */
 #include "exporter/exporter.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Writes the digits of m (no trailing zeros) into d; returns their count. */
+static int put_digits(uint64_t m, char *d)
+{
+    char tmp[24];
+    int n = 0;
+    while (m) {
+        tmp[n++] = (char)('0' + m % 10);
+        m /= 10;
+    }
+    int nd = 0;
+    for (int i = n - 1; i >= 0; i--)
+        d[nd++] = tmp[i];
+    while (nd > 1 && d[nd - 1] == '0')
+        nd--;
+    return nd;
+}
 
 /* Shortest round-trip decimal digits of finite, non-zero |v|: digits into
  * d (no dot, no sign), returns count; *dp = position of the decimal point
@@ -30,39 +48,57 @@ static int shortest_digits(double v, char *d, int *dp)
 {
     v = fabs(v);
     if (v < 9007199254740992.0 && v == floor(v)) {
-        char tmp[24];
         uint64_t u = (uint64_t)v;
         int n = 0;
-        while (u) {
-            tmp[n++] = (char)('0' + u % 10);
-            u /= 10;
-        }
+        for (uint64_t t = u; t; t /= 10)
+            n++;
         *dp = n;
-        int nd = 0;
-        for (int i = n - 1; i >= 0; i--)
-            d[nd++] = tmp[i];
-        while (nd > 1 && d[nd - 1] == '0')
-            nd--;
-        return nd;
+        return put_digits(u, d);
     }
+    /* Subnormals carry fewer significant bits: their shortest form may have
+     * any length, so start from one digit there. */
+    int start = v < DBL_MIN ? 0 : 14;
     char buf[40];
-    for (int prec = 14; prec <= 16; prec++) {
+    for (int prec = start; prec <= 16; prec++) {
         snprintf(buf, sizeof(buf), "%.*e", prec, v);
-        if (prec < 16 && strtod(buf, NULL) != v)
-            continue;
-        /* buf is d.ddddde[+-]XX */
-        int nd = 0;
+        /* buf is d.dddde[+-]XX: mantissa m with prec+1 digits, exponent e */
+        uint64_t m = 0;
         char *p = buf;
-        for (; *p && *p != 'e'; p++)
+        for (; *p != 'e'; p++)
             if (*p != '.')
-                d[nd++] = *p;
-        int exp = atoi(p + 1);
-        while (nd > 1 && d[nd - 1] == '0')
-            nd--;
-        *dp = exp + 1;
-        return nd;
+                m = m * 10 + (uint64_t)(*p - '0');
+        int e = atoi(p + 1);
+        uint64_t lo = 1;
+        for (int i = 0; i < prec; i++)
+            lo *= 10;
+        /* The correctly rounded candidate first, then its neighbour on the
+         * other side of v: next to a power of two the interval that rounds
+         * to v is narrower below v than above, so the nearest decimal of this
+         * length can miss while the other one still round-trips. */
+        double r = strtod(buf, NULL);
+        for (int k = 0; k < 2; k++) {
+            uint64_t cm = m;
+            int ce = e;
+            if (k == 1) {
+                if (r < v) {
+                    if (++cm == lo * 10)
+                        cm = lo, ce++;
+                } else {
+                    if (--cm < lo)
+                        cm = lo * 10 - 1, ce--;
+                }
+                char alt[48];
+                snprintf(alt, sizeof(alt), "%llue%d", (unsigned long long)cm, ce - prec);
+                if (strtod(alt, NULL) != v)
+                    continue;
+            } else if (r != v && prec < 16) {
+                continue;
+            }
+            *dp = ce + 1;
+            return put_digits(cm, d);
+        }
     }
-    return 0; /* not reached */
+    return 0; /* not reached: 17 digits always round-trip */
 }
 
 size_t exp_format_double(char *buf, double v)
@@ -182,7 +218,8 @@ static void put_timestamp(struct cn_buf *out, int64_t ts, bool om)
     if (!ts)
         return;
     if (om)
-        cn_buf_printf(out, " %lld.%03lld", (long long)(ts / 1000), (long long)llabs(ts % 1000));
+        cn_buf_printf(out, " %s%lld.%03lld", ts < 0 ? "-" : "", (long long)llabs(ts / 1000),
+                      (long long)llabs(ts % 1000));
     else
         cn_buf_printf(out, " %lld", (long long)ts);
 }

@@ -12,7 +12,8 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-static int vfail(struct plg_collect *c, int err, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static int vfail(struct plg_collect *c, int err,
+                                                       const char *fmt, va_list ap)
 {
     if (c->errmsg[0] == '\0')
         vsnprintf(c->errmsg, sizeof(c->errmsg), fmt, ap);
@@ -74,8 +75,8 @@ int plg_config_bool(const struct plg_config *cfg, const char *name, bool *out)
             return 0;
         }
     }
-    return plg_config_fail(cfg, -EINVAL, "option %s: \"%s\" is not a boolean (true or false)",
-                           name, v ? v : "");
+    return plg_config_fail(cfg, -EINVAL, "option %s: \"%s\" is not a boolean (true or false)", name,
+                           v ? v : "");
 }
 
 const struct plg_collector *plg_find_collector(const char *name)
