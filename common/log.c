@@ -143,7 +143,7 @@ void cn_logv(enum cn_log_level level, const char *module, const char *msg, va_li
         return;
     struct timespec ts;
     struct tm tm;
-    char tsbuf[40];
+    char tsbuf[96]; /* room for any int the compiler cannot rule out */
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     snprintf(tsbuf, sizeof(tsbuf), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
