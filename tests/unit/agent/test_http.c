@@ -386,3 +386,43 @@ Test(agent_http, failing_and_late_collectors)
     reply_free(&r);
     env_stop(&e);
 }
+
+/* Counts lines in text containing every one of the given substrings. */
+static int count_log(const char *text, const char *a, const char *b)
+{
+    int n = 0;
+    for (const char *p = text; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        char line[1024];
+        snprintf(line, sizeof(line), "%.*s", (int)len, p);
+        if (strstr(line, a) && strstr(line, b))
+            n++;
+        p = nl ? nl + 1 : NULL;
+    }
+    return n;
+}
+
+Test(agent_http, a_failure_is_logged_once_per_cause)
+{
+    const struct plg_collector *extra[] = {&failing};
+    struct env e = {0};
+    env_start(&e, extra, 1, false);
+    char path[] = "/tmp/cairn-log-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    cn_log_set_fd(fd);
+    for (int i = 0; i < 4; i++)
+        agent_sched_run_once(e.src.sched);
+    cn_log_set_fd(2);
+    close(fd);
+    struct cn_buf log;
+    cn_buf_init(&log);
+    cr_assert_eq(cn_read_file_buf(path, &log, 1 << 20), 0);
+    unlink(path);
+    const char *text = cn_buf_cstr(&log);
+    cr_assert_eq(count_log(text, "collector=failing", "the device said no"), 1, "%s", text);
+    cr_assert_eq(count_log(text, "collector=loadavg", "failed"), 0, "%s", text);
+    cn_buf_free(&log);
+    env_stop(&e);
+}
