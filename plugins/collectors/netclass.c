@@ -417,7 +417,10 @@ static int netclass_iface(struct netclass_state *s, struct plg_collect *c, struc
         }
         e = netclass_free_slot(s, dev);
         if (e && netclass_cache_open(s, e, dfd) == 0) {
-            snprintf(e->name, sizeof(e->name), "%s", dev);
+            /* Interface names fit (IFNAMSIZ is 16); cut anything longer. */
+            size_t n = strnlen(dev, sizeof(e->name) - 1);
+            memcpy(e->name, dev, n);
+            e->name[n] = '\0';
             e->ino = ent->d_ino;
             e->seen = true;
             rc = netclass_read_iface(c, e->fd, -1, dir, dev, &v);
