@@ -79,11 +79,6 @@ static int arp_init(const struct plg_config *cfg, void **state)
     return 0;
 }
 
-static bool arp_space(char ch)
-{
-    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\v' || ch == '\f' || ch == '\r';
-}
-
 static int arp_collect(void *state, struct plg_collect *c)
 {
     struct arp_state *s = state;
@@ -92,32 +87,22 @@ static int arp_collect(void *state, struct plg_collect *c)
     int rc = cn_read_file_buf(path, &s->buf, ARP_FILE_MAX);
     if (rc < 0)
         return plg_fail(c, rc, "could not get ARP entries: %s: %s", path, strerror(-rc));
-    char *p = s->buf.data, *bufend = s->buf.data + s->buf.len;
+    char *p = s->buf.data, *bufend = s->buf.data + s->buf.len, *l;
     size_t ndev = 0, last = 0;
-    for (int line = 1; p < bufend; line++) {
-        char *nl = memchr(p, '\n', (size_t)(bufend - p));
-        char *end = nl ? nl : bufend;
-        char *first = NULL, *dev = NULL;
-        size_t firstlen = 0, devlen = 0;
+    for (int line = 1; (l = plg_next_line(&p, bufend, NULL)); line++) {
+        char *first = NULL, *dev = NULL, *f;
+        size_t firstlen = 0, devlen = 0, len;
         int cols = 0;
-        while (p < end) {
-            while (p < end && arp_space(*p))
-                p++;
-            if (p == end)
-                break;
-            char *f = p;
-            while (p < end && !arp_space(*p))
-                p++;
+        while ((f = plg_next_field(&l, &len))) {
             if (cols++ == 0) {
                 first = f;
-                firstlen = (size_t)(p - f);
+                firstlen = len;
             }
             dev = f;
-            devlen = (size_t)(p - f);
+            devlen = len;
         }
         if (cols < 6)
             return plg_fail(c, -EINVAL, "unexpected ARP table format in %s line %d", path, line);
-        p = nl ? nl + 1 : bufend;
         if (firstlen == 2 && memcmp(first, "IP", 2) == 0)
             continue;
         /* Consecutive entries are usually on the same device. */
@@ -140,8 +125,8 @@ static int arp_collect(void *state, struct plg_collect *c)
         s->devs[i].count++;
         last = i;
     }
-    /* The byte after each first occurrence is a blank, a newline or the
-     * buffer's NUL, and nothing reads the buffer any more. */
+    /* The byte after each first occurrence is a blank or a NUL, and nothing
+     * reads the buffer any more. */
     struct exp_family *f = NULL;
     for (size_t i = 0; i < ndev; i++) {
         s->devs[i].name[s->devs[i].len] = '\0';

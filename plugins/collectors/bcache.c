@@ -149,17 +149,10 @@ struct bc_state {
 
 static int bc_init(const struct plg_config *cfg, void **state)
 {
-    const char *v = plg_config_get(cfg, "priorityStats");
     bool prio;
-    if (!v || strcmp(v, "false") == 0 || strcmp(v, "0") == 0 || !*v)
-        prio = false;
-    else if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
-        prio = true;
-    else {
-        cn_log(CN_LOG_ERROR, "collector", "couldn't create collector", "collector", "bcache", "err",
-               "priorityStats is not a boolean", "value", v, NULL);
-        return -EINVAL;
-    }
+    int rc = plg_config_bool(cfg, "priorityStats", &prio);
+    if (rc)
+        return rc;
     struct bc_state *st = cn_calloc(1, sizeof(*st));
     if (!st)
         return -ENOMEM;
@@ -192,14 +185,7 @@ static uint64_t bc_f2u(double v)
 /* strconv.ParseFloat of s[0..n) (the whole string must be a number). */
 static bool bc_float(const char *s, size_t n, double *out)
 {
-    char tmp[64];
-    if (n == 0 || n >= sizeof(tmp))
-        return false;
-    memcpy(tmp, s, n);
-    tmp[n] = '\0';
-    if (tmp[0] == ' ' || tmp[0] == '\t' || tmp[n - 1] == ' ' || tmp[n - 1] == '\t')
-        return false;
-    return cn_parse_double(tmp, out) == 0;
+    return plg_parse_float(s, n, out) == 0;
 }
 
 /* parsePseudoFloat: "12.5" is 12 + 5/10.24 (bch_hprint prints 1/1024ths
@@ -380,14 +366,8 @@ static void bc_writeback_rate_debug(struct bc_parser *p, struct bc_wrd *w)
                 w->change = d;
         } else if (strncmp(line, "next io:", 8) == 0) {
             bc_last_field(line, "ms", &b, &n);
-            char tmp[32];
             int64_t v;
-            ok = n > 0 && n < sizeof(tmp);
-            if (ok) {
-                memcpy(tmp, b, n);
-                tmp[n] = '\0';
-                ok = cn_parse_i64(tmp, &v) == 0;
-            }
+            ok = plg_parse_int(b, n, 10, 64, &v) == 0;
         }
         if (!ok) {
             p->err = -EINVAL;
@@ -414,18 +394,11 @@ static void bc_priority_stats(struct bc_parser *p, double *unused, double *metad
         const char *b;
         size_t n;
         bc_last_field(line, "%", &b, &n);
-        char tmp[32];
         uint64_t v;
-        if (n == 0 || n >= sizeof(tmp) || b[0] < '0' || b[0] > '9') {
+        if (plg_parse_uint(b, n, 10, 64, &v))
             p->err = -EINVAL;
-        } else {
-            memcpy(tmp, b, n);
-            tmp[n] = '\0';
-            if (cn_parse_u64(tmp, &v))
-                p->err = -EINVAL;
-            else
-                *dst = (double)v;
-        }
+        else
+            *dst = (double)v;
         if (p->err)
             snprintf(p->msg, sizeof(p->msg), "failed to parse %s/priority_stats: \"%s\"", p->dir,
                      line);
@@ -436,10 +409,9 @@ static void bc_priority_stats(struct bc_parser *p, double *unused, double *metad
  * bdev[0-9]* and cache[0-9]*). */
 static int bc_glob(char **names, int n, const char *prefix, int *idx)
 {
-    size_t pl = strlen(prefix);
     int k = 0;
     for (int i = 0; i < n; i++)
-        if (strncmp(names[i], prefix, pl) == 0 && names[i][pl] >= '0' && names[i][pl] <= '9')
+        if (plg_glob_num(names[i], prefix))
             idx[k++] = i;
     return k;
 }

@@ -38,7 +38,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
-#define BT_ATTR_MAX 128
+#define BT_ATTR_MAX PLG_SYSFS_MAX
 #define BT_MOUNTS_MAX (64u << 20)
 
 static const char *const bt_families[] = {
@@ -113,27 +113,6 @@ struct bt_reader {
     int devcount;
 };
 
-/* procfs' util.SysReadFile: one read of at most 128 bytes, trimmed. */
-static int bt_sysread(const char *path, char out[BT_ATTR_MAX + 1])
-{
-    out[0] = '\0';
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    ssize_t n;
-    do
-        n = read(fd, out, BT_ATTR_MAX);
-    while (n < 0 && errno == EINTR);
-    int err = n < 0 ? -errno : 0;
-    close(fd);
-    if (err)
-        return err;
-    out[n] = '\0';
-    char *t = cn_trim(out);
-    memmove(out, t, strlen(t) + 1);
-    return 0;
-}
-
 static void bt_read_file(struct bt_reader *r, const char *rel, char out[BT_ATTR_MAX + 1])
 {
     char path[PATH_MAX];
@@ -142,9 +121,9 @@ static void bt_read_file(struct bt_reader *r, const char *rel, char out[BT_ATTR_
         r->err = -ENAMETOOLONG;
         return;
     }
-    int err = bt_sysread(path, out);
-    if (err && err != -ENOENT)
-        r->err = err;
+    long err = plg_sysfs_read(AT_FDCWD, path, out); /* procfs' util.SysReadFile */
+    if (err < 0 && err != -ENOENT)
+        r->err = (int)err;
 }
 
 static uint64_t bt_read_value(struct bt_reader *r, const char *rel)
@@ -154,7 +133,7 @@ static uint64_t bt_read_value(struct bt_reader *r, const char *rel)
     if (r->err)
         return 0;
     uint64_t v;
-    if (buf[0] < '0' || buf[0] > '9' || cn_parse_u64(buf, &v))
+    if (plg_parse_uint(buf, strlen(buf), 10, 64, &v))
         return 0; /* procfs ignores numbers that do not parse */
     return v;
 }
@@ -439,77 +418,30 @@ static int bt_open(const char *path)
     return fd;
 }
 
-/* The mount point as labelled by node_exporter: rootfs prefix stripped. */
-static const char *bt_strip_rootfs(const char *mp, const char *rootfs)
-{
-    if (!rootfs || strcmp(rootfs, "/") == 0)
-        return mp;
-    size_t n = strlen(rootfs);
-    if (strncmp(mp, rootfs, n) != 0)
-        return mp;
-    return mp[n] ? mp + n : "/";
-}
-
 /* Fills st->fs from the mounted btrfs filesystems. Failures only mean fewer
  * filesystems with ioctl data, as in 1.5 (which logs them at debug). */
 static void bt_scan_mounts(struct bt_state *st, const struct plg_paths *paths)
 {
     bt_clear_ioctl(st);
     char path[PATH_MAX];
-    plg_proc(path, paths, "1/mounts");
-    int rc = cn_read_file_buf(path, &st->mounts, BT_MOUNTS_MAX);
-    if (rc == -ENOENT) {
-        plg_proc(path, paths, "mounts");
-        rc = cn_read_file_buf(path, &st->mounts, BT_MOUNTS_MAX);
-    }
-    if (rc)
+    if (plg_read_mounts(paths, &st->mounts, BT_MOUNTS_MAX, path))
         return;
     char *data = st->mounts.data, *end = data + st->mounts.len;
     /* devices already scanned, as offsets of their names in the buffer */
     const char *done[64];
     size_t ndone = 0;
-    for (char *p = data; p < end;) {
-        char *nl = memchr(p, '\n', (size_t)(end - p));
-        char *e = nl ? nl : end;
-        *e = '\0';
-        char *line = p;
-        p = e + 1;
-        char *f[3] = {NULL, NULL, NULL};
-        int n = 0;
-        for (char *q = line; *q && n < 3;) {
-            while (*q == ' ' || *q == '\t')
-                q++;
-            if (!*q)
-                break;
-            f[n++] = q;
-            while (*q && *q != ' ' && *q != '\t')
-                q++;
-            if (*q)
-                *q++ = '\0';
-        }
-        if (n < 3 || strcmp(f[2], "btrfs") != 0)
+    for (char *p = data, *line; (line = plg_next_line(&p, end, NULL));) {
+        char *f[3];
+        if (plg_fields(line, f, 3) < 3 || strcmp(f[2], "btrfs") != 0)
             continue;
         bool seen = false;
         for (size_t i = 0; i < ndone && !seen; i++)
             seen = strcmp(done[i], f[0]) == 0;
         if (seen)
             continue;
-        /* fstab escapes of the mount point, as the filesystem collector */
-        char *w = f[1];
-        for (char *r = f[1]; *r;) {
-            if (r[0] == '\\' && r[1] == '0' && r[2] == '4' && r[3] == '0') {
-                *w++ = ' ';
-                r += 4;
-            } else if (r[0] == '\\' && r[1] == '0' && r[2] == '1' && r[3] == '1') {
-                *w++ = '\t';
-                r += 4;
-            } else {
-                *w++ = *r++;
-            }
-        }
-        *w = '\0';
+        plg_unescape_mount(f[1]); /* as the filesystem collector */
         char full[PATH_MAX];
-        if (!plg_root(full, paths, bt_strip_rootfs(f[1], paths->rootfs)))
+        if (!plg_root(full, paths, plg_strip_rootfs(f[1], paths->rootfs)))
             continue;
         int fd = bt_open(full);
         if (fd < 0)

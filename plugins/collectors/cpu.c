@@ -135,45 +135,6 @@ static const struct plg_option cpu_options[] = {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static bool cpu_is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f' || c == '\n';
-}
-
-static const char *const cpu_true[] = {"1", "t", "T", "true", "TRUE", "True"};
-static const char *const cpu_false[] = {"0", "f", "F", "false", "FALSE", "False"};
-
-/* Parses a flag value as Go's strconv.ParseBool (kingpin's Bool) does. */
-static int cpu_parse_bool(const char *s, bool *out)
-{
-    if (!s) {
-        *out = false;
-        return 0;
-    }
-    for (size_t i = 0; i < sizeof(cpu_true) / sizeof(cpu_true[0]); i++) {
-        if (!strcmp(s, cpu_true[i]) || !strcmp(s, cpu_false[i])) {
-            *out = !strcmp(s, cpu_true[i]);
-            return 0;
-        }
-    }
-    return -EINVAL;
-}
-
-/* Writes v in decimal into buf (>= 21 bytes); returns buf. */
-static char *cpu_utoa(char *buf, uint64_t v)
-{
-    char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        buf[i] = tmp[n - 1 - i];
-    buf[n] = '\0';
-    return buf;
-}
-
 /* Grows *arr (element size sz) to hold at least n elements. 0 or -ENOMEM. */
 static int cpu_grow(void **arr, size_t *cap, size_t n, size_t sz)
 {
@@ -190,30 +151,6 @@ static int cpu_grow(void **arr, size_t *cap, size_t n, size_t sz)
     return 0;
 }
 
-/* Parses a number token [s, end) as Go's ParseFloat would accept a /proc/stat
- * column: plain decimal digits take a fast exact path, anything else goes
- * through strtod and must be consumed whole. */
-static int cpu_parse_tok_double(const char *s, const char *end, double *out)
-{
-    if (s == end)
-        return -EINVAL;
-    uint64_t v = 0;
-    const char *p = s;
-    for (; p < end && *p >= '0' && *p <= '9' && v < (UINT64_MAX / 10 - 9); p++)
-        v = v * 10 + (uint64_t)(*p - '0');
-    if (p == end) {
-        *out = (double)v;
-        return 0;
-    }
-    char tok[64];
-    size_t n = (size_t)(end - s);
-    if (n >= sizeof(tok))
-        return -EINVAL;
-    memcpy(tok, s, n);
-    tok[n] = '\0';
-    return cn_parse_double(tok, out);
-}
-
 /* ---- /proc/cpuinfo ------------------------------------------------------ */
 
 /* One processor block of /proc/cpuinfo; strings point into the buffer. */
@@ -226,10 +163,10 @@ struct cpu_info_rec {
 
 static void cpu_info_emit(struct exp_builder *b, struct exp_family *f, const struct cpu_info_rec *r)
 {
-    char num[24];
+    char num[PLG_U64_LEN];
     const char *names[10] = {"package", "core",       "cpu",       "vendor",   "family",
                              "model",   "model_name", "microcode", "stepping", "cachesize"};
-    const char *values[10] = {r->physical_id, r->core_id,   cpu_utoa(num, r->processor),
+    const char *values[10] = {r->physical_id, r->core_id,   plg_fmt_u64(num, r->processor),
                               r->vendor,      r->family,    r->model,
                               r->model_name,  r->microcode, r->stepping,
                               r->cache_size};
@@ -245,17 +182,11 @@ static void cpu_info_words(struct exp_builder *b, const char *name, const char *
                            const char *label, char *list, const struct plg_filter *filter)
 {
     struct exp_family *f = NULL;
-    char *p = list;
-    while (p && *p) {
-        while (cpu_is_space(*p))
-            p++;
-        if (!*p)
-            break;
-        char *w = p;
-        while (*p && !cpu_is_space(*p))
-            p++;
+    size_t len;
+    for (char *p = list, *w; (w = plg_next_field(&p, &len));) {
         if (*p)
-            *p++ = '\0';
+            p++;
+        w[len] = '\0';
         if (plg_filter_ignored(filter, w))
             continue;
         if (!f)
@@ -264,29 +195,16 @@ static void cpu_info_words(struct exp_builder *b, const char *name, const char *
     }
 }
 
+/* cpuinfo numbers as procfs parses them: Go's ParseUint(s, 0, 64) and
+ * ParseFloat. */
 static int cpu_parse_uint0(const char *s, uint64_t *out)
 {
-    if (!*s || cpu_is_space(*s) || *s == '-' || *s == '+')
-        return -EINVAL;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno || *end)
-        return -EINVAL;
-    *out = v;
-    return 0;
+    return plg_parse_uint(s, strlen(s), 0, 64, out);
 }
 
 static int cpu_parse_float(const char *s, double *out)
 {
-    if (!*s || cpu_is_space(*s))
-        return -EINVAL;
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end)
-        return -EINVAL;
-    *out = v;
-    return 0;
+    return plg_parse_float(s, strlen(s), out);
 }
 
 /* Keys whose values procfs parses as numbers; a bad value fails the read. */
@@ -308,15 +226,11 @@ static int cpu_update_info(struct cpu_state *st, struct plg_collect *c)
     struct cpu_info_rec cur = {0}, first = {0};
     int ncpu = 0;
     char *end = st->buf.data + st->buf.len;
-    for (char *line = st->buf.data, *next; line < end; line = next) {
-        char *nl = memchr(line, '\n', (size_t)(end - line));
-        next = nl ? nl + 1 : end;
-        if (nl)
-            *nl = '\0';
+    for (char *p = st->buf.data, *line; (line = plg_next_line(&p, end, NULL));) {
         if (ncpu == 0) {
             /* The first non-blank line must be "processor : N". */
             const char *t = line;
-            while (cpu_is_space(*t))
+            while (plg_is_space(*t))
                 t++;
             if (!*t)
                 continue;
@@ -334,11 +248,11 @@ static int cpu_update_info(struct cpu_state *st, struct plg_collect *c)
             continue; /* "key:" without a value: no key procfs knows matches */
         char *val = sep + 2;
         char *kend = sep;
-        while (kend > line && cpu_is_space(kend[-1]))
+        while (kend > line && plg_is_space(kend[-1]))
             kend--;
         *kend = '\0';
         char *key = line;
-        while (cpu_is_space(*key))
+        while (plg_is_space(*key))
             key++;
 
         if (!strcmp(key, "processor")) {
@@ -410,16 +324,13 @@ static int cpu_update_info(struct cpu_state *st, struct plg_collect *c)
 
 /* Parses the values of one "cpu" line after its name (at least 10 columns;
  * more are ignored) into t, in seconds. */
-static int cpu_parse_times(const char *p, struct cpu_times *t)
+static int cpu_parse_times(char *p, struct cpu_times *t)
 {
     for (int i = 0; i < T_COUNT; i++) {
-        while (cpu_is_space(*p))
-            p++;
-        const char *s = p;
-        while (*p && !cpu_is_space(*p))
-            p++;
+        size_t len;
+        char *s = plg_next_field(&p, &len);
         double v;
-        if (cpu_parse_tok_double(s, p, &v))
+        if (!s || plg_parse_float(s, len, &v))
             return -EINVAL;
         t->v[i] = v / CPU_USER_HZ;
     }
@@ -438,28 +349,24 @@ static int cpu_read_stat(struct cpu_state *st, struct plg_collect *c)
 
     st->ncur = 0;
     char *end = st->buf.data + st->buf.len;
-    for (char *line = st->buf.data, *next; line < end; line = next) {
-        char *nl = memchr(line, '\n', (size_t)(end - line));
-        next = nl ? nl + 1 : end;
-        if (nl)
-            *nl = '\0';
-        const char *p = line;
-        while (cpu_is_space(*p))
+    for (char *q = st->buf.data, *line; (line = plg_next_line(&q, end, NULL));) {
+        char *p = line;
+        while (plg_is_space(*p))
             p++;
         if (strncmp(p, "cpu", 3) != 0)
             continue;
         p += 3;
         struct cpu_times t;
-        if (cpu_is_space(*p)) { /* the "cpu" total line: validated, not exported */
+        if (plg_is_space(*p)) { /* the "cpu" total line: validated, not exported */
             if (cpu_parse_times(p, &t))
                 return plg_fail(c, -EINVAL, "couldn't parse the cpu line of %s", path);
             continue;
         }
         uint64_t id = 0;
-        const char *ds = p;
+        char *ds = p;
         for (; *p >= '0' && *p <= '9' && id <= CPU_MAX_ID; p++)
             id = id * 10 + (uint64_t)(*p - '0');
-        if (p == ds || id > CPU_MAX_ID || (*p && !cpu_is_space(*p)))
+        if (p == ds || id > CPU_MAX_ID || (*p && !plg_is_space(*p)))
             return plg_fail(c, -EINVAL, "couldn't parse cpu id of \"%.32s\" in %s", line, path);
         if (cpu_parse_times(p, &t))
             return plg_fail(c, -EINVAL, "couldn't parse the cpu%u line of %s", (unsigned)id, path);
@@ -480,7 +387,7 @@ static void cpu_log_backwards(size_t cpu, int field, double old, double now)
         return;
     char msg[64], num[24];
     snprintf(msg, sizeof(msg), "CPU %s counter jumped backwards", cpu_field_names[field]);
-    cn_log(CN_LOG_DEBUG, "collector", msg, "collector", "cpu", "cpu", cpu_utoa(num, cpu),
+    cn_log(CN_LOG_DEBUG, "collector", msg, "collector", "cpu", "cpu", plg_fmt_u64(num, cpu),
            "old_value", CN_LOGNUM(old), "new_value", CN_LOGNUM(now), NULL);
 }
 
@@ -498,12 +405,12 @@ static int cpu_update_cache(struct cpu_state *st)
         const struct cpu_times *now = &st->cur[i];
         if (old->v[T_IDLE] - now->v[T_IDLE] >= CPU_JUMP_BACK_SECONDS) {
             if (cn_log_enabled(CN_LOG_DEBUG)) {
-                char num[24];
+                char num[PLG_U64_LEN];
                 cn_log(CN_LOG_DEBUG, "collector",
                        "CPU Idle counter jumped backwards more than 3 seconds, "
                        "possible hotplug "
                        "event, resetting CPU stats",
-                       "collector", "cpu", "cpu", cpu_utoa(num, i), "old_value",
+                       "collector", "cpu", "cpu", plg_fmt_u64(num, i), "old_value",
                        CN_LOGNUM(old->v[T_IDLE]), "new_value", CN_LOGNUM(now->v[T_IDLE]), NULL);
             }
             memset(old, 0, sizeof(*old));
@@ -527,8 +434,8 @@ static void cpu_emit_stat(const struct cpu_state *st, struct exp_builder *b)
         guest = exp_family(b, "node_cpu_guest_seconds_total",
                            "Seconds the CPUs spent in guests (VMs) for each mode.", EXP_COUNTER);
     for (size_t i = 0; i < st->ncache; i++) {
-        char num[24];
-        cpu_utoa(num, i);
+        char num[PLG_U64_LEN];
+        plg_fmt_u64(num, i);
         for (int k = 0; k < T_COUNT; k++)
             exp_add(b, k < T_GUEST ? secs : guest, st->cache[i].v[k], 2, "cpu", num, "mode",
                     cpu_modes[k]);
@@ -546,8 +453,8 @@ static void cpu_emit_isolated(const struct cpu_state *st, struct exp_builder *b)
                                       "/sys/devices/system/cpu/isolated.",
                                       EXP_GAUGE);
     for (size_t i = 0; i < st->nisolated; i++) {
-        char num[24];
-        exp_add(b, f, 1, 1, "cpu", cpu_utoa(num, st->isolated[i]));
+        char num[PLG_U64_LEN];
+        exp_add(b, f, 1, 1, "cpu", plg_fmt_u64(num, st->isolated[i]));
     }
 }
 
@@ -568,7 +475,7 @@ static int cpu_list_throttle_dirs(struct cpu_state *st, const char *base)
     int rc = 0;
     while ((e = readdir(d))) {
         const char *n = e->d_name;
-        if (strncmp(n, "cpu", 3) != 0 || n[3] < '0' || n[3] > '9')
+        if (!plg_glob_num(n, "cpu"))
             continue;
         char rel[sizeof(e->d_name) + 32];
         snprintf(rel, sizeof(rel), "%s/thermal_throttle", n);
@@ -629,13 +536,14 @@ static int cpu_update_throttle(struct cpu_state *st, struct plg_collect *c)
     }
 
     struct exp_builder *b = c->b;
-    char pnum[24], cnum[24];
+    char pnum[PLG_U64_LEN], cnum[PLG_U64_LEN];
     if (st->npkgs) {
         struct exp_family *f =
             exp_family(b, "node_cpu_package_throttles_total",
                        "Number of times this CPU package has been throttled.", EXP_COUNTER);
         for (size_t k = 0; k < st->npkgs; k++)
-            exp_add(b, f, (double)st->pkgs[k].count, 1, "package", cpu_utoa(pnum, st->pkgs[k].pkg));
+            exp_add(b, f, (double)st->pkgs[k].count, 1, "package",
+                    plg_fmt_u64(pnum, st->pkgs[k].pkg));
     }
     if (st->ncores) {
         struct exp_family *f =
@@ -643,7 +551,8 @@ static int cpu_update_throttle(struct cpu_state *st, struct plg_collect *c)
                        "Number of times this CPU core has been throttled.", EXP_COUNTER);
         for (size_t k = 0; k < st->ncores; k++)
             exp_add(b, f, (double)st->cores[k].count, 2, "package",
-                    cpu_utoa(pnum, st->cores[k].pkg), "core", cpu_utoa(cnum, st->cores[k].core));
+                    plg_fmt_u64(pnum, st->cores[k].pkg), "core",
+                    plg_fmt_u64(cnum, st->cores[k].core));
     }
     return 0;
 }
@@ -739,9 +648,9 @@ static int cpu_init(const struct plg_config *cfg, void **state)
         return -ENOMEM;
     cn_buf_init(&st->buf);
     char err[256] = "";
-    int rc = cpu_parse_bool(plg_config_get(cfg, "guest"), &st->guest);
+    int rc = plg_config_bool(cfg, "guest", &st->guest);
     if (!rc)
-        rc = cpu_parse_bool(plg_config_get(cfg, "info"), &st->info);
+        rc = plg_config_bool(cfg, "info", &st->info);
     if (rc)
         snprintf(err, sizeof(err),
                  "--collector.cpu.guest and --collector.cpu.info take a "

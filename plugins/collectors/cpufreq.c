@@ -73,51 +73,31 @@ struct cf_cpu {
     uint64_t values[CF_NVALUES];
 };
 
-/* Reads an attribute with a single read(2) of at most 128 bytes, as procfs'
- * SysReadFile does (some drivers misbehave on a second read). */
-static int cf_sysread(const char *path)
-{
-    char buf[128];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    ssize_t n = read(fd, buf, sizeof(buf));
-    int err = n < 0 ? -errno : 0;
-    close(fd);
-    return err;
-}
-
 /* Parses one CPU's cpufreq directory `dir` into *cpu; 0 or a plg_fail code. */
 static int cf_parse(struct plg_collect *c, const char *dir, struct cf_cpu *cpu)
 {
-    char path[PATH_MAX], buf[64];
+    char path[PATH_MAX], buf[PLG_SYSFS_MAX + 1];
     for (int i = 0; i < CF_NVALUES; i++) {
         if (!cn_path_join(path, sizeof(path), dir, cf_uint_files[i], NULL))
             return plg_fail(c, -ENAMETOOLONG, "path too long under %s", dir);
-        long n = cn_read_file(path, buf, sizeof(buf));
-        if (n == -ENOENT || n == -EACCES || n == -EPERM)
+        int rc = plg_read_u64(path, &cpu->values[i]);
+        if (rc == -ENOENT || rc == -EACCES || rc == -EPERM)
             continue;
-        if (n < 0 && n != -EFBIG)
-            return plg_fail(c, (int)n, "couldn't read %s: %s", path, strerror((int)-n));
-        int rc = n < 0 ? -EINVAL : cn_parse_u64(buf, &cpu->values[i]);
+        if (rc == -EBADMSG)
+            return plg_fail(c, -EINVAL, "couldn't parse %s: not an unsigned integer", path);
         if (rc)
-            return plg_fail(c, rc, "couldn't parse %s: not an unsigned integer", path);
+            return plg_fail(c, rc, "couldn't read %s: %s", path, strerror(-rc));
         cpu->have |= 1u << i;
     }
+    /* Read with procfs' SysReadFile, whose errors fail the collection. */
     for (size_t i = 0; i < sizeof(cf_string_files) / sizeof(cf_string_files[0]); i++) {
         if (!cn_path_join(path, sizeof(path), dir, cf_string_files[i], NULL))
             return plg_fail(c, -ENAMETOOLONG, "path too long under %s", dir);
-        int rc = cf_sysread(path);
-        if (rc)
-            return plg_fail(c, rc, "couldn't read %s: %s", path, strerror(-rc));
+        long rc = plg_sysfs_read(AT_FDCWD, path, buf);
+        if (rc < 0)
+            return plg_fail(c, (int)rc, "couldn't read %s: %s", path, strerror((int)-rc));
     }
     return 0;
-}
-
-/* Whether a directory entry matches the glob cpu[0-9]*. */
-static bool cf_is_cpu(const char *name)
-{
-    return strncmp(name, "cpu", 3) == 0 && name[3] >= '0' && name[3] <= '9';
 }
 
 static int cpufreq_collect(void *state, struct plg_collect *c)
@@ -137,7 +117,7 @@ static int cpufreq_collect(void *state, struct plg_collect *c)
         goto out;
     }
     for (int i = 0; i < n; i++) {
-        if (!cf_is_cpu(names[i]))
+        if (!plg_glob_num(names[i], "cpu"))
             continue;
         struct stat st;
         if (!cn_path_join(dir, sizeof(dir), base, names[i], "cpufreq", NULL)) {

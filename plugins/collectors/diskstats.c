@@ -172,17 +172,10 @@ static int ds_init_error(const char *msg)
 
 static int ds_init(const struct plg_config *cfg, void **state)
 {
-    const char *exclude = cfg->values ? cfg->values[OPT_EXCLUDE] : NULL;
-    const char *old = cfg->values ? cfg->values[OPT_OLD_EXCLUDE] : NULL;
-    const char *include = plg_config_get(cfg, "device-include");
-    if (old && *old) {
-        if (exclude) /* both spellings given */
-            return ds_init_error("--collector.diskstats.ignored-devices and "
-                                 "--collector.diskstats.device-exclude are mutually exclusive");
-        exclude = old;
-    }
-    if (!exclude)
-        exclude = DS_DEF_EXCLUDE;
+    const char *exclude, *include = plg_config_get(cfg, "device-include");
+    if (plg_config_renamed(cfg, "device-exclude", "ignored-devices", &exclude))
+        return ds_init_error("--collector.diskstats.ignored-devices and "
+                             "--collector.diskstats.device-exclude are mutually exclusive");
     if (*exclude && include && *include)
         return ds_init_error("device-exclude & device-include are mutually exclusive");
     struct ds_state *st = cn_calloc(1, sizeof(*st));
@@ -213,17 +206,12 @@ static void ds_destroy(void *state)
     free(st);
 }
 
-static bool ds_space(char ch)
-{
-    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\v' || ch == '\f';
-}
-
 /* Reads one unsigned decimal field at *p (skipping blanks) as Go's %d does.
  * Returns 1 with *out set, 0 at the end of the line, -1 on a non-number. */
 static int ds_number(char **p, uint64_t *out)
 {
     char *s = *p;
-    while (ds_space(*s))
+    while (plg_is_space(*s))
         s++;
     if (!*s)
         return 0;
@@ -238,7 +226,7 @@ static int ds_number(char **p, uint64_t *out)
             return -1;
         v = v * 10 + d;
     }
-    if (*s && !ds_space(*s))
+    if (*s && !plg_is_space(*s))
         return -1;
     *p = s;
     *out = v;
@@ -261,12 +249,12 @@ static int ds_parse_line(char *line, struct ds_dev *d)
     if ((r = ds_number(&p, &v)) <= 0)
         return r < 0 ? -1 : 1;
     d->minor = (unsigned long)v;
-    while (ds_space(*p))
+    while (plg_is_space(*p))
         p++;
     if (!*p)
         return 2;
     d->name = p;
-    while (*p && !ds_space(*p))
+    while (*p && !plg_is_space(*p))
         p++;
     if (*p)
         *p++ = '\0';
@@ -297,12 +285,10 @@ static void ds_udev(struct ds_state *st, const struct plg_paths *paths, unsigned
         return;
     if (cn_read_file_buf(path, &st->udev, DS_UDEV_MAX) != 0)
         return;
-    char *data = st->udev.data, *end = data + st->udev.len;
-    for (char *p = data; p < end;) {
-        char *nl = memchr(p, '\n', (size_t)(end - p));
-        char *e = nl ? nl : end;
-        *e = '\0';
-        if (e - p > 2 && p[0] == 'E' && p[1] == ':') {
+    char *data = st->udev.data, *end = data + st->udev.len, *p;
+    size_t len;
+    for (char *q = data; (p = plg_next_line(&q, end, &len));) {
+        if (len > 2 && p[0] == 'E' && p[1] == ':') {
             char *kv = p + 2, *eq = strchr(kv, '=');
             if (eq) {
                 *eq = '\0';
@@ -311,7 +297,6 @@ static void ds_udev(struct ds_state *st, const struct plg_paths *paths, unsigned
                         vals[i] = eq + 1;
             }
         }
-        p = e + 1;
     }
 }
 
@@ -325,13 +310,10 @@ static int ds_collect(void *state, struct plg_collect *c)
         return plg_fail(c, rc, "couldn't get diskstats: %s: %s", path, strerror(-rc));
 
     /* Pass 1: parse every line, so that a bad one exports nothing. */
-    char *data = st->file.data, *end = data + st->file.len;
+    char *data = st->file.data, *end = data + st->file.len, *p;
     size_t n = 0;
     int lineno = 0;
-    for (char *p = data; data && p < end;) {
-        char *nl = memchr(p, '\n', (size_t)(end - p));
-        char *e = nl ? nl : end;
-        *e = '\0';
+    for (char *q = data; (p = plg_next_line(&q, end, NULL));) {
         lineno++;
         if (n == st->cap) {
             size_t cap = st->cap ? st->cap * 2 : 32;
@@ -349,7 +331,6 @@ static int ds_collect(void *state, struct plg_collect *c)
                             path, lineno);
         if (fields >= 14)
             n++;
-        p = e + 1;
     }
 
     /* Pass 2: export. */
@@ -364,9 +345,9 @@ static int ds_collect(void *state, struct plg_collect *c)
             continue;
         const char *u[U_N];
         ds_udev(st, c->paths, d->major, d->minor, u);
-        char maj[24], min[24];
-        snprintf(maj, sizeof(maj), "%lu", d->major);
-        snprintf(min, sizeof(min), "%lu", d->minor);
+        char maj[PLG_U64_LEN], min[PLG_U64_LEN];
+        plg_fmt_u64(maj, d->major);
+        plg_fmt_u64(min, d->minor);
         exp_add(c->b, info, 1, 8, "device", d->name, "major", maj, "minor", min, "path", u[U_PATH],
                 "wwn", u[U_WWN], "model", u[U_MODEL], "serial", u[U_SERIAL], "revision",
                 u[U_REVISION]);

@@ -32,16 +32,15 @@ struct edac_fams {
 static int edac_read(struct plg_collect *c, const char *dir, const char *file, uint64_t *out,
                      const char *what)
 {
-    char path[PATH_MAX], buf[64];
+    char path[PATH_MAX];
     if (!cn_path_join(path, sizeof(path), dir, file, NULL))
         return plg_fail(c, -ENAMETOOLONG, "path too long under %s", dir);
-    long n = cn_read_file(path, buf, sizeof(buf));
-    if (n < 0 && n != -EFBIG)
-        return plg_fail(c, (int)n, "couldn't get %s for %s: %s", file, what, strerror((int)-n));
-    int rc = n < 0 ? -EINVAL : cn_parse_u64(buf, out);
+    int rc = plg_read_u64(path, out);
+    if (rc == -EBADMSG)
+        return plg_fail(c, -EINVAL, "couldn't get %s for %s: %s is not an unsigned integer", file,
+                        what, path);
     if (rc)
-        return plg_fail(c, rc, "couldn't get %s for %s: %s is not an unsigned integer", file, what,
-                        path);
+        return plg_fail(c, rc, "couldn't get %s for %s: %s", file, what, strerror(-rc));
     return 0;
 }
 
@@ -55,11 +54,6 @@ static void edac_number(const char *name, size_t prefix, char *out, size_t cap)
     out[n] = '\0';
 }
 
-static bool edac_match(const char *name, const char *prefix, size_t len)
-{
-    return strncmp(name, prefix, len) == 0 && name[len] >= '0' && name[len] <= '9';
-}
-
 static int edac_csrows(struct plg_collect *c, const struct edac_fams *f, const char *mc,
                        const char *ctl)
 {
@@ -69,7 +63,7 @@ static int edac_csrows(struct plg_collect *c, const struct edac_fams *f, const c
         return n == -ENOMEM ? plg_fail(c, n, "out of memory listing %s", mc) : 0;
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
-        if (!edac_match(names[i], "csrow", 5))
+        if (!plg_glob_num(names[i], "csrow"))
             continue;
         edac_number(names[i], 5, row, sizeof(row));
         snprintf(what, sizeof(what), "controller/csrow %s/%s", ctl, row);
@@ -131,7 +125,7 @@ static int edac_collect(void *state, struct plg_collect *c)
     };
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
-        if (!edac_match(names[i], "mc", 2))
+        if (!plg_glob_num(names[i], "mc"))
             continue;
         edac_number(names[i], 2, ctl, sizeof(ctl));
         if (!cn_path_join(mc, sizeof(mc), base, names[i], NULL))

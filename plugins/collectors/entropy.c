@@ -26,22 +26,15 @@
  * the result of plg_fail for any other error. */
 static int entropy_read(struct plg_collect *c, const char *file, double *out)
 {
-    char rel[64], path[PATH_MAX], buf[64];
+    char rel[64], path[PATH_MAX];
     strcpy(rel, "sys/kernel/random/");
     strcat(rel, file);
     plg_proc(path, c->paths, rel);
-    long n = cn_read_file(path, buf, sizeof(buf));
-    if (n == -ENOENT)
-        return -ENOENT;
-    if (n < 0)
-        return plg_fail(c, (int)n, "failed to get kernel random stats: %s: %s", path,
-                        strerror((int)-n));
     uint64_t v;
-    if (cn_parse_u64(buf, &v))
-        return plg_fail(c, -EINVAL, "failed to get kernel random stats: invalid number in %s",
-                        path);
-    *out = (double)v;
-    return 0;
+    int rc = plg_collect_u64(c, path, "failed to get kernel random stats", &v);
+    if (!rc)
+        *out = (double)v;
+    return rc;
 }
 
 static int entropy_collect(void *state, struct plg_collect *c)

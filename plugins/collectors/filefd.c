@@ -18,26 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Parses s[0..n) as a whole float, as Go's strconv.ParseFloat: no blanks,
- * nothing after the number, overflow is an error. 0 or -EINVAL. */
-static int filefd_parse_float(const char *s, size_t n, double *out)
-{
-    char tmp[64];
-    if (n == 0 || n >= sizeof(tmp))
-        return -EINVAL;
-    memcpy(tmp, s, n);
-    tmp[n] = '\0';
-    if (tmp[0] == ' ' || tmp[0] == '\t' || tmp[0] == '\n')
-        return -EINVAL;
-    char *end;
-    errno = 0;
-    double v = strtod(tmp, &end);
-    if (end != tmp + n || (errno == ERANGE && fabs(v) > 1.0))
-        return -EINVAL;
-    *out = v;
-    return 0;
-}
-
 static int filefd_collect(void *state, struct plg_collect *c)
 {
     (void)state;
@@ -61,9 +41,9 @@ static int filefd_collect(void *state, struct plg_collect *c)
         p = tab ? tab + 1 : NULL;
     }
     double allocated, maximum;
-    if (filefd_parse_float(field[0], len[0], &allocated))
+    if (plg_parse_float(field[0], len[0], &allocated)) /* Go's ParseFloat */
         return plg_fail(c, -EINVAL, "invalid value %.*s in %s", (int)len[0], field[0], path);
-    if (filefd_parse_float(field[2], len[2], &maximum))
+    if (plg_parse_float(field[2], len[2], &maximum))
         return plg_fail(c, -EINVAL, "invalid value %.*s in %s", (int)len[2], field[2], path);
 
     exp_gauge(c->b, "node_filefd_allocated", "File descriptor statistics: allocated.", allocated,

@@ -10,6 +10,14 @@
  * <rootfs>/<mount point>, the mount point label having <rootfs> stripped.
  * The same (device, mountpoint, fstype) is exported once.
  *
+ * The mount-points-exclude default is Debian's: that of the
+ * prometheus-node-exporter 1.5 package cairn replaces, as its --help shows
+ * it. Debian adds /run, /mnt and /media to upstream's
+ * ^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|...)($|/), so the
+ * tmpfs mounts under /run and removable media are not exported. The
+ * fs-types-exclude default is upstream's, which Debian keeps. The deprecated
+ * ignored-mount-points and ignored-fs-types replace them when given alone.
+ *
  * A statfs on a dead NFS server, a hung FUSE daemon or a wedged block device
  * can block for minutes, and node_exporter 1.5 blocks its scrape with it. Here
  * statfs runs in a helper thread and the collector waits for each call at
@@ -49,15 +57,16 @@
 #include <sys/statfs.h>
 #include <time.h>
 
+/* Debian's node_exporter 1.5 default; see the file comment. */
 #define FS_DEF_MP_EXCLUDE                                                                          \
-    "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)"
+    "^/(dev|proc|run|sys|mnt|media|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)"
 #define FS_DEF_TYPES_EXCLUDE                                                                       \
     "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|"        \
     "iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|"     \
     "sysfs|tracefs)$"
 #define FS_MOUNTS_MAX (64u << 20) /* a /proc/1/mounts larger than this is refused */
 
-/* Option indexes: the deprecated spellings need to know what was set. */
+/* Option indexes. */
 enum { OPT_MP_EXCLUDE, OPT_TYPES_EXCLUDE, OPT_TIMEOUT, OPT_OLD_MP, OPT_OLD_TYPES, OPT_DELAY };
 
 static const struct plg_option fs_options[] = {
@@ -346,21 +355,6 @@ static int fs_compile(const char *pat, struct plg_filter **f, bool *all, char *e
     return plg_filter_create(NULL, pat, f, err, errcap);
 }
 
-/* The value of a deprecated option replaces the new one when only it is set. */
-static int fs_pick(const struct plg_config *cfg, int new_idx, int old_idx, const char **out)
-{
-    const char *newv = cfg->values ? cfg->values[new_idx] : NULL;
-    const char *oldv = cfg->values ? cfg->values[old_idx] : NULL;
-    if (oldv && *oldv) {
-        if (newv)
-            return -EINVAL;
-        *out = oldv;
-        return 0;
-    }
-    *out = newv ? newv : fs_options[new_idx].def;
-    return 0;
-}
-
 static int fs_init(const struct plg_config *cfg, void **state)
 {
     struct fs_state *st = cn_calloc(1, sizeof(*st));
@@ -379,9 +373,9 @@ static int fs_init(const struct plg_config *cfg, void **state)
 
     char err[256] = "";
     const char *mp_pat, *type_pat;
-    int rc = fs_pick(cfg, OPT_MP_EXCLUDE, OPT_OLD_MP, &mp_pat);
+    int rc = plg_config_renamed(cfg, "mount-points-exclude", "ignored-mount-points", &mp_pat);
     if (!rc)
-        rc = fs_pick(cfg, OPT_TYPES_EXCLUDE, OPT_OLD_TYPES, &type_pat);
+        rc = plg_config_renamed(cfg, "fs-types-exclude", "ignored-fs-types", &type_pat);
     if (rc)
         snprintf(err, sizeof(err),
                  "--collector.filesystem.ignored-* and their *-exclude "
@@ -440,59 +434,6 @@ static void fs_destroy(void *state)
 
 /* ---- mounts parsing ------------------------------------------------------ */
 
-/* Splits line (NUL-terminated, modified in place) into up to max
- * whitespace-separated fields; returns the number of fields found. */
-static int fs_fields(char *line, char **f, int max)
-{
-    int n = 0;
-    char *p = line;
-    while (*p) {
-        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\v' || *p == '\f')
-            p++;
-        if (!*p)
-            break;
-        if (n < max)
-            f[n] = p;
-        n++;
-        while (*p && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\v' && *p != '\f')
-            p++;
-        if (*p)
-            *p++ = '\0';
-    }
-    return n;
-}
-
-/* fstab(5) escapes in a mount point that node_exporter undoes: \040 and \011.
- */
-static void fs_unescape(char *s)
-{
-    char *w = s;
-    for (char *r = s; *r;) {
-        if (r[0] == '\\' && r[1] == '0' && r[2] == '4' && r[3] == '0') {
-            *w++ = ' ';
-            r += 4;
-        } else if (r[0] == '\\' && r[1] == '0' && r[2] == '1' && r[3] == '1') {
-            *w++ = '\t';
-            r += 4;
-        } else {
-            *w++ = *r++;
-        }
-    }
-    *w = '\0';
-}
-
-/* The mount point as node_exporter labels it: with the rootfs prefix removed.
- */
-static const char *fs_strip_rootfs(const char *mp, const char *rootfs)
-{
-    if (!rootfs || strcmp(rootfs, "/") == 0)
-        return mp;
-    size_t n = strlen(rootfs);
-    if (strncmp(mp, rootfs, n) != 0)
-        return mp;
-    return mp[n] ? mp + n : "/";
-}
-
 static bool fs_has_ro(const char *opts)
 {
     for (const char *p = opts; p;) {
@@ -539,12 +480,7 @@ static int fs_collect(void *state, struct plg_collect *c)
 {
     struct fs_state *st = state;
     char path[PATH_MAX];
-    plg_proc(path, c->paths, "1/mounts");
-    int rc = cn_read_file_buf(path, &st->mounts, FS_MOUNTS_MAX);
-    if (rc == -ENOENT) {
-        plg_proc(path, c->paths, "mounts");
-        rc = cn_read_file_buf(path, &st->mounts, FS_MOUNTS_MAX);
-    }
+    int rc = plg_read_mounts(c->paths, &st->mounts, FS_MOUNTS_MAX, path);
     if (rc)
         return plg_fail(c, rc, "couldn't read %s: %s", path, strerror(-rc));
     char *data = st->mounts.data;
@@ -563,7 +499,7 @@ static int fs_collect(void *state, struct plg_collect *c)
         int fields = 0;
         bool in = false;
         for (char *q = p; q < end; q++) {
-            bool sp = *q == ' ' || *q == '\t' || *q == '\r' || *q == '\v' || *q == '\f';
+            bool sp = plg_is_space(*q);
             if (!sp && !in)
                 fields++;
             in = !sp;
@@ -586,15 +522,11 @@ static int fs_collect(void *state, struct plg_collect *c)
     /* Pass 2: the mounts to export, their statfs paths, the stuck ones. */
     size_t n = 0;
     cn_buf_reset(&st->paths);
-    for (char *p = data; p < data + len;) {
-        char *nl = memchr(p, '\n', (size_t)(data + len - p));
-        char *end = nl ? nl : data + len;
-        *end = '\0'; /* the buffer is NUL-terminated past len, so this is safe */
+    for (char *p = data, *line; (line = plg_next_line(&p, data + len, NULL));) {
         char *f[4];
-        fs_fields(p, f, 4);
-        p = end + 1;
-        fs_unescape(f[1]);
-        const char *mp = fs_strip_rootfs(f[1], c->paths->rootfs);
+        plg_fields(line, f, 4);
+        plg_unescape_mount(f[1]);
+        const char *mp = plg_strip_rootfs(f[1], c->paths->rootfs);
         if (st->mp_exclude_all || plg_filter_ignored(st->mp_filter, mp))
             continue;
         if (st->type_exclude_all || plg_filter_ignored(st->type_filter, f[2]))

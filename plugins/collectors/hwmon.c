@@ -46,10 +46,10 @@
 
 /* One attribute value of a chip. */
 struct hw_attr {
-    char sensor[48];         /* "temp1" */
-    char prop[NAME_MAX + 1]; /* "input", "crit_alarm", "" */
-    char value[129];         /* file content, newlines trimmed */
-    unsigned order;          /* which of several files mapping here wins: the largest */
+    char sensor[48];               /* "temp1" */
+    char prop[NAME_MAX + 1];       /* "input", "crit_alarm", "" */
+    char value[PLG_SYSFS_MAX + 1]; /* file content, newlines trimmed */
+    unsigned order;                /* which of several files mapping here wins: the largest */
 };
 
 struct hw_state {
@@ -69,62 +69,6 @@ static const char *const hw_types[] = {
 /* ---- names ----------------------------------------------------------------
  */
 
-/* Length of the valid UTF-8 sequence at s (n bytes available), 0 if invalid. */
-static size_t hw_utf8_len(const unsigned char *s, size_t n)
-{
-    if (s[0] < 0x80)
-        return 1;
-    size_t len;
-    unsigned min;
-    if (s[0] >= 0xC2 && s[0] <= 0xDF)
-        len = 2, min = 0x80;
-    else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-        len = 3, min = 0x800;
-    else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-        len = 4, min = 0x10000;
-    else
-        return 0;
-    if (n < len)
-        return 0;
-    unsigned cp = s[0] & (0x7F >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
-/* Go's strings.ToValidUTF8(s, "\uFFFD"): each run of invalid bytes becomes
- * one replacement character. */
-static void hw_valid_utf8(const char *in, char *out, size_t cap)
-{
-    const unsigned char *s = (const unsigned char *)in;
-    size_t n = strlen(in), o = 0;
-    bool bad = false;
-    for (size_t i = 0; i < n;) {
-        size_t l = hw_utf8_len(s + i, n - i);
-        if (l == 0) {
-            if (!bad && o + 3 < cap) {
-                memcpy(out + o, "\xEF\xBF\xBD", 3);
-                o += 3;
-            }
-            bad = true;
-            i++;
-            continue;
-        }
-        bad = false;
-        if (o + l >= cap)
-            break;
-        memcpy(out + o, s + i, l);
-        o += l;
-        i += l;
-    }
-    out[o] = '\0';
-}
-
 /* node_exporter's cleanMetricName: lower-case, every character outside
  * [a-z0-9:_] replaced by '_' (one per UTF-8 character), '_' trimmed from
  * both ends. */
@@ -141,7 +85,7 @@ static void hw_clean(const char *in, size_t len, char *out, size_t cap)
             i++;
             continue;
         }
-        size_t l = ch < 0x80 ? 1 : hw_utf8_len(s + i, len - i);
+        size_t l = ch < 0x80 ? 1 : plg_utf8_len(in + i, len - i);
         out[o++] = '_';
         i += l ? l : 1;
     }
@@ -189,23 +133,6 @@ static bool hw_known_type(const char *type, size_t len)
     return false;
 }
 
-/* Go's strconv.ParseFloat(s, 64) succeeding. */
-static bool hw_parse_float(const char *s, double *out)
-{
-    if (!*s || strchr(" \t\n\v\f\r(", *s) || strchr(s, '('))
-        return false;
-    const char *p = s + (*s == '+' || *s == '-');
-    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X') && !strpbrk(p, "pP"))
-        return false; /* Go requires a p exponent on hexadecimal floats */
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end != '\0' || (errno == ERANGE && isinf(v)))
-        return false;
-    *out = v;
-    return true;
-}
-
 /* ---- reading a chip ----------------------------------------------------- */
 
 static void hw_seterr(struct hw_state *st, int err, const char *what, const char *path)
@@ -216,24 +143,23 @@ static void hw_seterr(struct hw_state *st, int err, const char *what, const char
 }
 
 /* Reads attribute `name` of the directory open as dirfd as node_exporter's
- * hwmon sysReadFile does: one read of at most 128 bytes, newlines trimmed
- * from both ends. openat() spares resolving the whole path per file. */
+ * hwmon sysReadFile does: one read of at most 128 bytes, newlines (only)
+ * trimmed from both ends. openat() spares resolving the whole path per file.
+ * Returns 0 or a negative errno. */
 static int hw_read_value(int dirfd, const char *name, char *out)
 {
     int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
-    ssize_t n = read(fd, out, 128);
-    int err = n < 0 ? -errno : 0;
+    long n = plg_sysfs_pread(fd, out, "\n");
     close(fd);
-    if (err)
-        return err;
-    while (n > 0 && out[n - 1] == '\n')
-        n--;
-    out[n] = '\0';
-    size_t skip = strspn(out, "\n");
-    memmove(out, out + skip, (size_t)n - skip + 1);
-    return 0;
+    return n < 0 ? (int)n : 0;
+}
+
+/* Go's strconv.ParseFloat(s, 64) succeeding. */
+static bool hw_parse_float(const char *s, double *out)
+{
+    return plg_parse_float(s, strlen(s), out) == 0;
 }
 
 static struct hw_attr *hw_push(struct hw_state *st)
@@ -369,7 +295,7 @@ static void hw_sensor(struct plg_collect *c, const char *chip, const struct hw_a
     for (size_t i = 0; i < n; i++) {
         if (strcmp(attrs[i].prop, "label") == 0) {
             char label[3 * sizeof(attrs[i].value)];
-            hw_valid_utf8(attrs[i].value, label, sizeof(label));
+            plg_valid_utf8(attrs[i].value, label, sizeof(label));
             struct exp_family *f = exp_family(c->b, "node_hwmon_sensor_label",
                                               "Label for given chip and sensor", EXP_GAUGE);
             exp_add(c->b, f, 1.0, 3, "chip", chip, "sensor", sensor, "label", label);

@@ -74,11 +74,6 @@ static void md_destroy(void *state)
     free(st);
 }
 
-static bool md_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f' || c == '\n';
-}
-
 static bool md_digit(char c)
 {
     return c >= '0' && c <= '9';
@@ -87,7 +82,7 @@ static bool md_digit(char c)
 static bool md_blank(const char *s)
 {
     for (; *s; s++)
-        if (!md_space(*s))
+        if (!plg_is_space(*s))
             return false;
     return true;
 }
@@ -103,24 +98,17 @@ static int md_count(const char *s, const char *needle)
 
 /* Copies the i-th whitespace-separated field of s into out (cap bytes);
  * returns the number of fields in s. */
-static int md_field(const char *s, int i, char *out, size_t cap)
+static int md_field(char *s, int i, char *out, size_t cap)
 {
     int n = 0;
+    size_t len;
     out[0] = '\0';
-    while (*s) {
-        while (md_space(*s))
-            s++;
-        if (!*s)
-            break;
-        const char *b = s;
-        while (*s && !md_space(*s))
-            s++;
+    for (char *b; (b = plg_next_field(&s, &len)); n++) {
         if (n == i) {
-            size_t len = (size_t)(s - b) < cap - 1 ? (size_t)(s - b) : cap - 1;
+            len = len < cap - 1 ? len : cap - 1;
             memcpy(out, b, len);
             out[len] = '\0';
         }
-        n++;
     }
     return n;
 }
@@ -129,26 +117,17 @@ static int md_field(const char *s, int i, char *out, size_t cap)
 static bool md_int(const char *s, double *out)
 {
     int64_t v;
-    if (!*s || md_space(*s) || md_space(s[strlen(s) - 1]) || cn_parse_i64(s, &v))
+    if (plg_parse_int(s, strlen(s), 10, 64, &v))
         return false;
-    for (const char *p = (*s == '-' || *s == '+') ? s + 1 : s; *p; p++)
-        if (!md_digit(*p))
-            return false;
     *out = (double)v;
     return true;
 }
 
-/* Parses a number as strconv.ParseFloat: the whole string must be a number. */
+/* Parses [b, e) as strconv.ParseFloat: the whole string must be a number. */
 static bool md_float(const char *b, const char *e)
 {
-    char tmp[64];
-    size_t n = (size_t)(e - b);
-    if (n == 0 || n >= sizeof(tmp))
-        return false;
-    memcpy(tmp, b, n);
-    tmp[n] = '\0';
     double v;
-    return !md_space(tmp[0]) && !md_space(tmp[n - 1]) && cn_parse_double(tmp, &v) == 0;
+    return plg_parse_float(b, (size_t)(e - b), &v) == 0;
 }
 
 /*
@@ -179,8 +158,7 @@ static bool md_disk_counts_at(const char *p, double *total, double *active)
 }
 
 /* evalStatusLine. Returns 0 or -EINVAL with msg set. */
-static int md_status(const char *dev_line, const char *status, struct md_array *a, char *msg,
-                     size_t cap)
+static int md_status(const char *dev_line, char *status, struct md_array *a, char *msg, size_t cap)
 {
     char first[64];
     if (md_field(status, 0, first, sizeof(first)) < 1) {
@@ -254,10 +232,10 @@ static int md_recovery(const char *line, double *synced, char *msg, size_t cap)
     ok = false;
     if ((p = strstr(line, "= ")) && (e = strrchr(p + 2, '%')) && e > p + 2) {
         const char *b = p + 2;
-        while (b < e && md_space(*b))
+        while (b < e && plg_is_space(*b))
             b++;
         const char *f = e;
-        while (f > b && md_space(f[-1]))
+        while (f > b && plg_is_space(f[-1]))
             f--;
         ok = md_float(b, f);
     }
@@ -298,7 +276,7 @@ static int md_parse(struct md_state *st, size_t nlines, size_t *narrays, char *m
     char **lines = st->lines;
     size_t n = 0;
     for (size_t i = 0; i < nlines; i++) {
-        const char *line = lines[i];
+        char *line = lines[i];
         if (md_blank(line) || line[0] == ' ' || strncmp(line, "Personalities", 13) == 0 ||
             strncmp(line, "unused", 6) == 0)
             continue;

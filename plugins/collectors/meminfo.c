@@ -25,33 +25,6 @@
 
 #define MEMINFO_MAX_KEY 200
 
-static bool meminfo_is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
-}
-
-/* Splits line (modified in place) into up to max whitespace-separated
- * tokens; returns how many tokens the line has (may exceed max). */
-static int meminfo_fields(char *line, char **tok, int max)
-{
-    int n = 0;
-    char *p = line;
-    for (;;) {
-        while (meminfo_is_space(*p))
-            p++;
-        if (!*p)
-            return n;
-        char *s = p;
-        while (*p && !meminfo_is_space(*p))
-            p++;
-        if (n < max)
-            tok[n] = s;
-        n++;
-        if (*p)
-            *p++ = '\0';
-    }
-}
-
 /* Builds the metric key from the raw first field: drops its last character
  * (the ':') and rewrites "a(b)c" to "a_bc" as Go's \((.*)\) -> _${1} does.
  * Returns 0 or -ENAMETOOLONG. */
@@ -101,20 +74,16 @@ static int meminfo_collect(void *state, struct plg_collect *c)
                         strerror((int)-len));
 
     char *end = buf + len;
-    for (char *line = buf, *next; line < end; line = next) {
-        char *nl = memchr(line, '\n', (size_t)(end - line));
-        next = nl ? nl + 1 : end;
-        if (nl)
-            *nl = '\0';
+    for (char *p = buf, *line; (line = plg_next_line(&p, end, NULL));) {
         char *tok[3];
-        int n = meminfo_fields(line, tok, 3);
+        int n = plg_fields(line, tok, 3);
         if (n == 0)
             continue; /* empty lines occur on some kernels; node_exporter skips them
                        */
         if (n == 1)
             return plg_fail(c, -EINVAL, "invalid line in %s: \"%.64s\" has no value", path, tok[0]);
         double v;
-        if (cn_parse_double(tok[1], &v))
+        if (plg_parse_float(tok[1], strlen(tok[1]), &v)) /* Go's ParseFloat */
             return plg_fail(c, -EINVAL, "invalid value in %s: \"%.64s\" for %.64s", path, tok[1],
                             tok[0]);
         char key[MEMINFO_MAX_KEY + 8];

@@ -50,7 +50,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#define NETCLASS_READ_MAX 128 /* procfs util.SysReadFile's buffer */
+#define NETCLASS_READ_MAX PLG_SYSFS_MAX /* procfs util.SysReadFile's buffer */
 
 enum netclass_opt { OPT_IGNORED, OPT_INVALID_SPEED };
 
@@ -99,9 +99,6 @@ static const char *const netclass_strs[NETCLASS_NSTRS] = {"address", "broadcast"
                                                           "operstate", "ifalias"};
 static const char *const netclass_info_labels[1 + NETCLASS_NSTRS] = {
     "device", "address", "broadcast", "duplex", "operstate", "ifalias"};
-
-static const char *const netclass_true[] = {"1", "t", "T", "true", "TRUE", "True", "yes", "on"};
-static const char *const netclass_false[] = {"0", "f", "F", "false", "FALSE", "False", "no", "off"};
 
 /* The files read per interface: the numeric attributes, then the strings. */
 #define NETCLASS_NFILES (NETCLASS_NATTRS + NETCLASS_NSTRS)
@@ -171,19 +168,7 @@ static int netclass_init(const struct plg_config *cfg, void **state)
     struct netclass_state *s = cn_calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
-    int rc = -EINVAL;
-    const char *v = plg_config_get(cfg, "ignore-invalid-speed");
-    for (size_t i = 0; v && i < sizeof(netclass_true) / sizeof(netclass_true[0]); i++) {
-        if (!strcmp(v, netclass_true[i]) || !strcmp(v, netclass_false[i])) {
-            s->ignore_invalid_speed = !strcmp(v, netclass_true[i]);
-            rc = 0;
-        }
-    }
-    if (!v)
-        rc = 0;
-    if (rc)
-        cn_log(CN_LOG_ERROR, "netclass", "invalid boolean option value", "option",
-               "ignore-invalid-speed", "value", v, NULL);
+    int rc = plg_config_bool(cfg, "ignore-invalid-speed", &s->ignore_invalid_speed);
     const char *pat = plg_config_get(cfg, "ignored-devices");
     s->ignore_all = pat && !*pat;
     if (!rc && !s->ignore_all) {
@@ -207,11 +192,6 @@ static int netclass_init(const struct plg_config *cfg, void **state)
     return 0;
 }
 
-static bool netclass_space(char ch)
-{
-    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\v' || ch == '\f' || ch == '\r';
-}
-
 /* Errors after which node_exporter skips an attribute rather than failing. */
 static bool netclass_skippable(int e)
 {
@@ -226,17 +206,8 @@ static bool netclass_skippable(int e)
  */
 static long netclass_pread(int fd, char *buf)
 {
-    ssize_t n = pread(fd, buf, NETCLASS_READ_MAX, 0);
-    if (n < 0)
-        return netclass_skippable(errno) ? -ENODATA : -errno;
-    char *p = buf, *end = buf + n;
-    while (end > p && netclass_space(end[-1]))
-        end--;
-    while (p < end && netclass_space(*p))
-        p++;
-    memmove(buf, p, (size_t)(end - p));
-    buf[end - p] = '\0';
-    return end - p;
+    long n = plg_sysfs_pread(fd, buf, PLG_SPACE);
+    return n < 0 && netclass_skippable((int)-n) ? -ENODATA : n;
 }
 
 /* As netclass_pread, opening the attribute relative to the interface
@@ -249,21 +220,6 @@ static long netclass_read_at(int dfd, const char *name, char *buf)
     long n = netclass_pread(fd, buf);
     close(fd);
     return n;
-}
-
-/* Go's strconv.ParseInt(s, 0, 64) for the forms sysfs writes: optional sign,
- * decimal, 0x hex or leading-0 octal. */
-static bool netclass_parse_i64(const char *s, int64_t *out)
-{
-    if (*s == '\0' || netclass_space(*s))
-        return false;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 0);
-    if (end == s || *end != '\0' || errno == ERANGE)
-        return false;
-    *out = (int64_t)v;
-    return true;
 }
 
 /*
@@ -296,7 +252,7 @@ static int netclass_read_iface(struct plg_collect *c, const int *fds, int dfd, c
                             netclass_file(i), strerror((int)-n));
         if (is_str)
             continue;
-        if (!netclass_parse_i64(buf, &v->num[i]))
+        if (plg_parse_int(buf, (size_t)n, 0, 64, &v->num[i])) /* Go's ParseInt(s, 0, 64) */
             return plg_fail(c, -EINVAL, "invalid value \"%s\" in %s/%s/%s", buf, dir, dev,
                             netclass_file(i));
         v->have[i] = true;

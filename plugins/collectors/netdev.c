@@ -132,28 +132,9 @@ static void netdev_destroy(void *state)
     free(s);
 }
 
-static const char *const netdev_true[] = {"1", "t", "T", "true", "TRUE", "True", "yes", "on"};
-static const char *const netdev_false[] = {"0", "f", "F", "false", "FALSE", "False", "no", "off"};
 static const uint8_t netdev_loop6[16] = {[15] = 1};
 static const uint8_t netdev_zero6[16] = {0};
 static const uint8_t netdev_v4mapped[12] = {[10] = 0xff, [11] = 0xff};
-
-/* Boolean option values as Go's strconv.ParseBool, plus yes/no/on/off. */
-static int netdev_bool(const struct plg_config *cfg, const char *name, bool *out)
-{
-    const char *v = plg_config_get(cfg, name);
-    if (!v)
-        return *out = false, 0;
-    for (size_t i = 0; i < sizeof(netdev_true) / sizeof(netdev_true[0]); i++) {
-        if (!strcmp(v, netdev_true[i]))
-            return *out = true, 0;
-        if (!strcmp(v, netdev_false[i]))
-            return *out = false, 0;
-    }
-    cn_log(CN_LOG_ERROR, "netdev", "invalid boolean option value", "option", name, "value", v,
-           NULL);
-    return -EINVAL;
-}
 
 static int netdev_init(const struct plg_config *cfg, void **state)
 {
@@ -161,16 +142,15 @@ static int netdev_init(const struct plg_config *cfg, void **state)
     if (!s)
         return -ENOMEM;
     cn_buf_init(&s->buf);
-    int rc = netdev_bool(cfg, "address-info", &s->address_info);
+    int rc = plg_config_bool(cfg, "address-info", &s->address_info);
     if (!rc)
-        rc = netdev_bool(cfg, "enable-detailed-metrics", &s->detailed);
+        rc = plg_config_bool(cfg, "enable-detailed-metrics", &s->detailed);
     if (!rc)
-        rc = netdev_bool(cfg, "netlink", &s->netlink);
+        rc = plg_config_bool(cfg, "netlink", &s->netlink);
     const char *inc = plg_config_get(cfg, "device-include");
     const char *exc = plg_config_get(cfg, "device-exclude");
     if (!rc && inc && *inc && exc && *exc) {
-        bool exc_set = cfg->values && cfg->values[OPT_EXCLUDE];
-        if (exc_set) {
+        if (plg_config_explicit(cfg, "device-exclude")) {
             cn_log(CN_LOG_ERROR, "netdev", "device-exclude & device-include are mutually exclusive",
                    NULL);
             rc = -EINVAL;
@@ -191,56 +171,25 @@ static int netdev_init(const struct plg_config *cfg, void **state)
     return 0;
 }
 
-static bool netdev_space(char ch)
-{
-    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\v' || ch == '\f' || ch == '\r';
-}
-
 /* Go's strconv.ParseUint(s, 10, 64) on the word at *p (words separated by
  * white space); advances *p past it. 0, -EINVAL (no word, not a number),
  * -ERANGE. */
 static int netdev_word_u64(char **p, uint64_t *out)
 {
-    char *q = *p;
-    while (netdev_space(*q))
-        q++;
-    if (*q == '\0')
-        return -EINVAL;
-    uint64_t v = 0;
-    char *start = q;
-    for (; *q >= '0' && *q <= '9'; q++) {
-        unsigned d = (unsigned)(*q - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return -ERANGE;
-        v = v * 10 + d;
-    }
-    if (q == start || (*q && !netdev_space(*q)))
-        return -EINVAL;
-    *p = q;
-    *out = v;
-    return 0;
+    size_t len;
+    char *w = plg_next_field(p, &len);
+    return w ? plg_parse_uint(w, len, 10, 64, out) : -EINVAL;
 }
 
 /* Reads a sysfs counter relative to dirfd: 0, -EBADMSG when the content is
  * not a number, or the -errno of open/read. */
 static int netdev_read_u64_at(int dirfd, const char *name, uint64_t *out)
 {
-    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    char buf[32];
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    int e = errno;
-    close(fd);
+    char buf[PLG_SYSFS_MAX + 1];
+    long n = plg_sysfs_read(dirfd, name, buf);
     if (n < 0)
-        return -e;
-    buf[n] = '\0';
-    char *p = buf;
-    if (netdev_word_u64(&p, out))
-        return -EBADMSG;
-    while (netdev_space(*p))
-        p++;
-    return *p ? -EBADMSG : 0;
+        return (int)n;
+    return plg_parse_uint(buf, (size_t)n, 10, 64, out) ? -EBADMSG : 0;
 }
 
 static int netdev_open_stats(const struct plg_paths *paths, const char *dev)
@@ -403,22 +352,18 @@ static int netdev_collect(void *state, struct plg_collect *c)
     const char *const *names = s->detailed && !s->netlink ? netdev_proc_detailed : netdev_legacy;
     bool link_stats = s->detailed && s->netlink;
     struct exp_family *fam[NETDEV_LINK_STATS] = {0}; /* >= NETDEV_COLUMNS + 1 */
-    char *p = s->buf.data, *end = s->buf.data + s->buf.len;
-    for (int lineno = 1; p < end; lineno++) {
-        char *line = p;
-        char *nl = memchr(line, '\n', (size_t)(end - line));
-        char *le = nl ? nl : end;
-        p = nl ? nl + 1 : end;
-        *le = '\0';
+    char *p = s->buf.data, *end = s->buf.data + s->buf.len, *line;
+    size_t len;
+    for (int lineno = 1; (line = plg_next_line(&p, end, &len)); lineno++) {
         if (lineno <= 2)
             continue; /* the two header lines */
-        char *colon = memrchr(line, ':', (size_t)(le - line));
+        char *colon = memrchr(line, ':', len);
         if (!colon)
             return plg_fail(c, -EINVAL, "invalid line %d in %s: missing colon", lineno, path);
         char *dev = line, *dend = colon;
-        while (netdev_space(*dev))
+        while (plg_is_space(*dev))
             dev++;
-        while (dend > dev && netdev_space(dend[-1]))
+        while (dend > dev && plg_is_space(dend[-1]))
             dend--;
         if (dend == dev)
             return plg_fail(c, -EINVAL, "invalid line %d in %s: empty interface name", lineno,

@@ -14,9 +14,10 @@
  * instead of building a map.
  *
  * Cost: the three files (about 8 KiB) are read into buffers kept in the state
- * and reused every cycle, split in place, and only the values of selected
- * fields are converted with strtod; the others are checked with a cheap scan
- * (node_exporter rejects an unparseable value in any field, selected or not).
+ * and reused every cycle and split in place; every value is checked with
+ * plg_parse_float (node_exporter rejects an unparseable value in any field,
+ * selected or not), whose fast path makes the integers the kernel writes
+ * cheap.
  * The field filter is compiled once at init; its verdicts are cached per
  * netstat/snmp header line and for snmp6's list of names, so with a steady
  * kernel a cycle compares names instead of running ~320 regex matches and
@@ -123,41 +124,10 @@ static int netstat_init(const struct plg_config *cfg, void **state)
     return 0;
 }
 
-static bool netstat_space(char ch)
-{
-    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\v' || ch == '\f' || ch == '\r';
-}
-
-/* Go's strconv.ParseFloat on a whole token: non-empty, no surrounding space,
- * overflow is an error. */
+/* Go's strconv.ParseFloat on a whole token. */
 static bool netstat_parse_float(const char *tok, double *out)
 {
-    if (*tok == '\0' || netstat_space(*tok))
-        return false;
-    char *end;
-    errno = 0;
-    double v = strtod(tok, &end);
-    if (end == tok || *end != '\0')
-        return false;
-    if (errno == ERANGE && isinf(v))
-        return false;
-    *out = v;
-    return true;
-}
-
-/* Whether tok parses as a float, with a fast path for plain integers. */
-static bool netstat_valid_float(const char *tok)
-{
-    const char *p = tok;
-    if (*p == '-')
-        p++;
-    const char *digits = p;
-    while (*p >= '0' && *p <= '9')
-        p++;
-    if (*p == '\0' && p > digits && p - digits < 16)
-        return true;
-    double v;
-    return netstat_parse_float(tok, &v);
+    return plg_parse_float(tok, strlen(tok), out) == 0;
 }
 
 /* Handles one field: validates the value and, if the field is selected,
@@ -166,8 +136,9 @@ static bool netstat_valid_float(const char *tok)
 static int netstat_field(struct plg_collect *c, const struct plg_filter *fields, const char *path,
                          const char *proto, const char *name, const char *value, int *match)
 {
+    double v;
     if (*match == 0) { /* known to be dropped: only the value matters */
-        if (netstat_valid_float(value))
+        if (netstat_parse_float(value, &v))
             return 0;
         return plg_fail(c, -EINVAL, "invalid value \"%s\" for %s_%s in %s", value, proto, name,
                         path);
@@ -185,11 +156,10 @@ static int netstat_field(struct plg_collect *c, const struct plg_filter *fields,
     if (*match < 0)
         *match = !plg_filter_ignored(fields, key);
     if (!*match) {
-        if (!netstat_valid_float(value))
+        if (!netstat_parse_float(value, &v))
             return plg_fail(c, -EINVAL, "invalid value \"%s\" for %s in %s", value, key, path);
         return 0;
     }
-    double v;
     if (!netstat_parse_float(value, &v))
         return plg_fail(c, -EINVAL, "invalid value \"%s\" for %s in %s", value, key, path);
     if (!exp_valid_metric_name(metric))
@@ -204,16 +174,9 @@ static int netstat_field(struct plg_collect *c, const struct plg_filter *fields,
  * '\r' as bufio.Scanner does) and advances *p past it. NULL at the end. */
 static char *netstat_next_line(char **p, char *end, size_t *len)
 {
-    if (*p >= end)
-        return NULL;
-    char *line = *p;
-    char *nl = memchr(line, '\n', (size_t)(end - line));
-    char *le = nl ? nl : end;
-    *p = nl ? nl + 1 : end;
-    if (le > line && le[-1] == '\r')
-        le--;
-    *le = '\0';
-    *len = (size_t)(le - line);
+    char *line = plg_next_line(p, end, len);
+    if (line && *len > 0 && line[*len - 1] == '\r')
+        line[--*len] = '\0';
     return line;
 }
 
@@ -322,24 +285,14 @@ static int netstat_snmp6(struct netstat_state *st, struct plg_collect *c, const 
     char *p = b->data, *end = b->data + b->len, *line;
     size_t len;
     while ((line = netstat_next_line(&p, end, &len))) {
-        char *q = line;
-        while (netstat_space(*q))
-            q++;
-        char *w = q;
-        while (*q && !netstat_space(*q))
-            q++;
-        size_t wl = (size_t)(q - w);
-        char *sep = q;
-        while (netstat_space(*q))
-            q++;
-        char *v = q;
-        while (*q && !netstat_space(*q))
-            q++;
-        *q = '\0';
-        const char *six = memchr(w, '6', wl);
-        if (wl == 0 || *v == '\0' || !six)
+        char *f[2];
+        if (plg_fields(line, f, 2) < 2)
             continue;
-        *sep = '\0'; /* the word, NUL-terminated */
+        char *w = f[0], *v = f[1];
+        size_t wl = strlen(w);
+        const char *six = memchr(w, '6', wl);
+        if (!six)
+            continue;
         size_t pl = (size_t)(six - w) + 1;
         char proto[64];
         if (pl >= sizeof(proto))

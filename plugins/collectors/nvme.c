@@ -19,29 +19,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NVME_ATTR_MAX 128
+#define NVME_ATTR_MAX PLG_SYSFS_MAX
 
 static const char *const nvme_attrs[] = {"firmware_rev", "model", "serial", "state"};
-
-/* One read of at most 128 bytes, trimmed, as procfs' util.SysReadFile. */
-static int nvme_read(const char *path, char out[NVME_ATTR_MAX + 1])
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    ssize_t n;
-    do
-        n = read(fd, out, NVME_ATTR_MAX);
-    while (n < 0 && errno == EINTR);
-    int err = n < 0 ? -errno : 0;
-    close(fd);
-    if (err)
-        return err;
-    out[n] = '\0';
-    char *t = cn_trim(out);
-    memmove(out, t, strlen(t) + 1);
-    return 0;
-}
 
 static int nvme_collect(void *state, struct plg_collect *c)
 {
@@ -67,12 +47,12 @@ static int nvme_collect(void *state, struct plg_collect *c)
                 rc = plg_fail(c, -ENAMETOOLONG, "path too long under %s", dir);
                 break;
             }
-            int err = nvme_read(path, val[a]);
+            long err = plg_sysfs_read(AT_FDCWD, path, val[a]);
             if (err == -ENOENT)
                 rc = plg_nodata(c, "nvme statistics not found: %s does not exist", path);
-            else if (err)
-                rc = plg_fail(c, err, "error obtaining NVMe class info: failed to read %s: %s",
-                              path, strerror(-err));
+            else if (err < 0)
+                rc = plg_fail(c, (int)err, "error obtaining NVMe class info: failed to read %s: %s",
+                              path, strerror((int)-err));
         }
         if (!rc)
             exp_add(c->b, f, 1, 5, "device", names[i], "firmware_revision", val[0], "model", val[1],

@@ -70,30 +70,13 @@ struct os_release {
     char *v[OS_NKEYS];
 };
 
-static bool os_is_space(char ch)
-{
-    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\v' || ch == '\f' || ch == '\r';
-}
-
+/* The four hex digits of a \u escape at s (n bytes available). */
 static int os_hex4(const char *s, size_t n, unsigned *out)
 {
-    if (n < 4)
+    uint64_t v;
+    if (n < 4 || plg_parse_uint(s, 4, 16, 16, &v))
         return -EINVAL;
-    unsigned r = 0;
-    for (int i = 0; i < 4; i++) {
-        char d = s[i];
-        unsigned x;
-        if (d >= '0' && d <= '9')
-            x = (unsigned)(d - '0');
-        else if (d >= 'a' && d <= 'f')
-            x = (unsigned)(d - 'a' + 10);
-        else if (d >= 'A' && d <= 'F')
-            x = (unsigned)(d - 'A' + 10);
-        else
-            return -EINVAL;
-        r = r * 16 + x;
-    }
-    *out = r;
+    *out = (unsigned)v;
     return 0;
 }
 
@@ -238,9 +221,9 @@ static const char *os_parse(char *buf, struct os_release *r, int *line)
         char *end = nl ? nl : p + strlen(p);
         char *next = nl ? nl + 1 : end;
         /* trim (this also drops the \r of CRLF lines) */
-        while (p < end && os_is_space(*p))
+        while (p < end && plg_is_space(*p))
             p++;
-        while (end > p && os_is_space(end[-1]))
+        while (end > p && plg_is_space(end[-1]))
             end--;
         if (p == end || *p == '#') {
             p = next;
@@ -250,9 +233,9 @@ static const char *os_parse(char *buf, struct os_release *r, int *line)
         if (!eq)
             return "missing =";
         char *k = p, *kend = eq, *v = eq + 1, *vend = end;
-        while (kend > k && os_is_space(kend[-1]))
+        while (kend > k && plg_is_space(kend[-1]))
             kend--;
-        while (v < vend && os_is_space(*v))
+        while (v < vend && plg_is_space(*v))
             v++;
         if ((size_t)(kend - k) > 7 && memcmp(k, "export ", 7) == 0)
             k += 7;

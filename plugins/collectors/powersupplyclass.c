@@ -123,7 +123,11 @@ static const struct ps_attr {
     {"voltage_ocv", "voltage_ocv", PS_MICRO, 0},
 };
 
-enum { PS_NATTRS = sizeof(ps_attrs) / sizeof(ps_attrs[0]), PS_NSTRS = 11, PS_STRLEN = 129 };
+enum {
+    PS_NATTRS = sizeof(ps_attrs) / sizeof(ps_attrs[0]),
+    PS_NSTRS = 11,
+    PS_STRLEN = PLG_SYSFS_MAX + 1
+};
 
 struct ps_supply {
     const char *name; /* borrowed from the directory listing */
@@ -147,164 +151,18 @@ static int ps_cmp_attr(const void *key, const void *elem)
     return strcmp(key, ((const struct ps_attr *)elem)->file);
 }
 
-/* Go's strconv underscoreOK: underscores only between digits (or after a
- * base prefix), as ParseInt with base 0 requires. */
-static bool ps_underscore_ok(const char *s)
-{
-    char saw = '^';
-    bool hex = false;
-    if (*s == '+' || *s == '-')
-        s++;
-    if (s[0] == '0' && s[1] && strchr("bBoOxX", s[1])) {
-        hex = s[1] == 'x' || s[1] == 'X';
-        saw = '0';
-        s += 2;
-    }
-    for (; *s; s++) {
-        char l = (char)(*s | 0x20);
-        if ((*s >= '0' && *s <= '9') || (hex && l >= 'a' && l <= 'f')) {
-            saw = '0';
-        } else if (*s == '_') {
-            if (saw != '0')
-                return false;
-            saw = '_';
-        } else {
-            if (saw == '_')
-                return false;
-            saw = '!';
-        }
-    }
-    return saw != '_';
-}
-
-/* Go's strconv.ParseInt(s, 0, 64): 0, -EINVAL or -ERANGE. */
-static int ps_parse_int(const char *s0, int64_t *out)
-{
-    const char *s = s0;
-    bool neg = false, underscores = false;
-    if (*s == '+' || *s == '-')
-        neg = *s++ == '-';
-    if (!*s)
-        return -EINVAL;
-    int base = 10;
-    if (s[0] == '0') {
-        char l = (char)(s[1] | 0x20);
-        if (strlen(s) >= 3 && (l == 'b' || l == 'o' || l == 'x')) {
-            base = l == 'b' ? 2 : l == 'o' ? 8 : 16;
-            s += 2;
-        } else {
-            base = 8;
-            s++;
-        }
-    }
-    uint64_t v = 0;
-    bool range = false;
-    for (; *s; s++) {
-        int d;
-        char l = (char)(*s | 0x20);
-        if (*s == '_') {
-            underscores = true;
-            continue;
-        } else if (*s >= '0' && *s <= '9') {
-            d = *s - '0';
-        } else if (l >= 'a' && l <= 'z') {
-            d = l - 'a' + 10;
-        } else {
-            return -EINVAL;
-        }
-        if (d >= base)
-            return -EINVAL;
-        if (v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base)
-            range = true;
-        else
-            v = v * (uint64_t)base + (uint64_t)d;
-    }
-    if (underscores && !ps_underscore_ok(s0))
-        return -EINVAL;
-    if (range || (neg && v > (uint64_t)INT64_MAX + 1) || (!neg && v > (uint64_t)INT64_MAX))
-        return -ERANGE;
-    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
-    return 0;
-}
-
-/* Length of the valid UTF-8 sequence at s (n bytes available), 0 if invalid. */
-static size_t ps_utf8_len(const unsigned char *s, size_t n)
-{
-    if (s[0] < 0x80)
-        return 1;
-    size_t len;
-    unsigned min;
-    if (s[0] >= 0xC2 && s[0] <= 0xDF)
-        len = 2, min = 0x80;
-    else if (s[0] >= 0xE0 && s[0] <= 0xEF)
-        len = 3, min = 0x800;
-    else if (s[0] >= 0xF0 && s[0] <= 0xF4)
-        len = 4, min = 0x10000;
-    else
-        return 0;
-    if (n < len)
-        return 0;
-    unsigned cp = s[0] & (0x7F >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
-/* Go's strings.ToValidUTF8(s, "\uFFFD"). */
-static void ps_valid_utf8(const char *in, char *out, size_t cap)
-{
-    const unsigned char *s = (const unsigned char *)in;
-    size_t n = strlen(in), o = 0;
-    bool bad = false;
-    for (size_t i = 0; i < n;) {
-        size_t l = ps_utf8_len(s + i, n - i);
-        if (l == 0) {
-            if (!bad && o + 3 < cap) {
-                memcpy(out + o, "\xEF\xBF\xBD", 3);
-                o += 3;
-            }
-            bad = true;
-            i++;
-            continue;
-        }
-        bad = false;
-        if (o + l >= cap)
-            break;
-        memcpy(out + o, s + i, l);
-        o += l;
-        i += l;
-    }
-    out[o] = '\0';
-}
-
 /* procfs' SysReadFile of attribute `name` in the directory open as dirfd:
  * one read of at most 128 bytes, whitespace trimmed. Returns 0, or -errno
  * with *at_open telling whether open(2) failed. */
 static int ps_sysread(int dirfd, const char *name, char *out, bool *at_open)
 {
-    char buf[128];
     int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
     *at_open = fd < 0;
     if (fd < 0)
         return -errno;
-    ssize_t n = read(fd, buf, sizeof(buf));
-    int err = n < 0 ? -errno : 0;
+    long n = plg_sysfs_pread(fd, out, PLG_SPACE);
     close(fd);
-    if (err)
-        return err;
-    size_t a = 0, e = (size_t)n;
-    while (a < e && strchr(" \t\n\v\f\r", buf[a]))
-        a++;
-    while (e > a && strchr(" \t\n\v\f\r", buf[e - 1]))
-        e--;
-    memcpy(out, buf + a, e - a);
-    out[e - a] = '\0';
-    return 0;
+    return n < 0 ? (int)n : 0;
 }
 
 /* Parses one supply directory into *ps; 0 or a plg_fail code. */
@@ -347,7 +205,7 @@ static int ps_parse(struct plg_collect *c, const char *dir, struct ps_supply *ps
         size_t i = (size_t)(a - ps_attrs);
         if (a->kind == PS_STRING) {
             memcpy(ps->strs[a->sidx], value, sizeof(value));
-        } else if ((err = ps_parse_int(value, &ps->ints[i]))) {
+        } else if ((err = plg_parse_int(value, strlen(value), 0, 64, &ps->ints[i]))) {
             if (!cn_path_join(path, sizeof(path), dir, e->d_name, NULL))
                 snprintf(path, sizeof(path), "%s", e->d_name);
             rc = plg_fail(c, err,
@@ -375,7 +233,7 @@ static void ps_export(struct plg_collect *c, const struct ps_supply *ps)
             continue;
         if (a->kind == PS_STRING) {
             if (ps->strs[a->sidx][0]) {
-                ps_valid_utf8(ps->strs[a->sidx], fixed[a->sidx], sizeof(fixed[a->sidx]));
+                plg_valid_utf8(ps->strs[a->sidx], fixed[a->sidx], sizeof(fixed[a->sidx]));
                 lnames[nl] = a->metric;
                 lvalues[nl++] = fixed[a->sidx];
             }

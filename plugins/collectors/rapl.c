@@ -50,26 +50,6 @@ static const struct plg_option rapl_options[] = {
     {NULL, NULL, NULL},
 };
 
-static const char *const rapl_true[] = {"1", "t", "T", "TRUE", "true", "True"};
-static const char *const rapl_false[] = {"0", "f", "F", "FALSE", "false", "False"};
-
-/* Go's strconv.ParseBool. */
-static int rapl_parse_bool(const char *s, bool *out)
-{
-    const char *const *yes = rapl_true, *const *no = rapl_false;
-    for (size_t i = 0; i < sizeof(rapl_true) / sizeof(rapl_true[0]); i++) {
-        if (strcmp(s, yes[i]) == 0) {
-            *out = true;
-            return 0;
-        }
-        if (strcmp(s, no[i]) == 0) {
-            *out = false;
-            return 0;
-        }
-    }
-    return -EINVAL;
-}
-
 /* Go's filepath.Clean, in place (paths here are never empty). */
 static void rapl_clean_path(char *p)
 {
@@ -135,16 +115,13 @@ static void rapl_sanitize(const char *in, char *out, size_t cap)
     out[o] = '\0';
 }
 
-/* util.ReadUintFromFile: whole file, whitespace trimmed, base 10. */
+/* util.ReadUintFromFile of dir/file (path receives it): 0, -EBADMSG or a
+ * negative errno. */
 static int rapl_read_u64(const char *dir, const char *file, uint64_t *out, char *path)
 {
-    char buf[64];
     if (!cn_path_join(path, PATH_MAX, dir, file, NULL))
         return -ENAMETOOLONG;
-    long n = cn_read_file(path, buf, sizeof(buf));
-    if (n < 0)
-        return n == -EFBIG ? -EINVAL : (int)n;
-    return cn_parse_u64(buf, out);
+    return plg_read_u64(path, out);
 }
 
 /* getIndexAndName: "package-0" -> ("package", 0) when there is exactly one
@@ -152,14 +129,10 @@ static int rapl_read_u64(const char *dir, const char *file, uint64_t *out, char 
 static long long rapl_index(char *name, struct rapl_zone *zones, size_t nz, const long long *counts)
 {
     char *dash = strchr(name, '-');
-    if (dash && !strchr(dash + 1, '-') && dash[1]) {
-        char *end;
-        errno = 0;
-        long long v = strtoll(dash + 1, &end, 10);
-        if (*end == '\0' && errno == 0 && !strchr(" \t\n\v\f\r", dash[1])) {
-            *dash = '\0';
-            return v;
-        }
+    int64_t v;
+    if (dash && !strchr(dash + 1, '-') && !plg_parse_int(dash + 1, strlen(dash + 1), 10, 64, &v)) {
+        *dash = '\0'; /* strconv.Atoi succeeded */
+        return v;
     }
     /* The count of a name is kept in the last zone that set it. */
     for (size_t i = nz; i-- > 0;)
@@ -173,11 +146,10 @@ static int rapl_init(const struct plg_config *cfg, void **state)
     struct rapl_state *st = cn_calloc(1, sizeof(*st));
     if (!st)
         return -ENOMEM;
-    const char *v = plg_config_get(cfg, "enable-zone-label");
-    if (v && rapl_parse_bool(v, &st->zone_label) != 0) {
-        cn_log(CN_LOG_ERROR, "rapl", "enable-zone-label is not a boolean", "value", v, NULL);
+    int rc = plg_config_bool(cfg, "enable-zone-label", &st->zone_label);
+    if (rc) {
         free(st);
-        return -EINVAL;
+        return rc;
     }
     *state = st;
     return 0;
@@ -227,8 +199,9 @@ static int rapl_collect(void *state, struct plg_collect *c)
             goto out;
         }
         if (err) {
-            rc = plg_fail(c, err, "failed to retrieve rapl stats: %s: %s", path,
-                          err == -EINVAL ? "not an unsigned integer" : strerror(-err));
+            rc = plg_fail(c, err == -EBADMSG ? -EINVAL : err,
+                          "failed to retrieve rapl stats: %s: %s", path,
+                          err == -EBADMSG ? "not an unsigned integer" : strerror(-err));
             goto out;
         }
         snprintf(z->path, sizeof(z->path), "%s", dir);
@@ -245,8 +218,8 @@ static int rapl_collect(void *state, struct plg_collect *c)
             goto out;
         }
         if (err) {
-            rc = plg_fail(c, err, "couldn't read %s: %s", path,
-                          err == -EINVAL ? "not an unsigned integer" : strerror(-err));
+            rc = plg_fail(c, err == -EBADMSG ? -EINVAL : err, "couldn't read %s: %s", path,
+                          err == -EBADMSG ? "not an unsigned integer" : strerror(-err));
             goto out;
         }
         double joules = (double)uj / 1000000.0;

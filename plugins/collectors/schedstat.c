@@ -25,58 +25,13 @@
 
 #define SCHEDSTAT_MAX_FILE (32u << 20)
 
-struct schedstat_state {
-    struct cn_buf buf;
-};
-
-/* Parses a decimal uint64 at *p that ends at a space or the end of the
- * string; advances *p. Returns 0, -EINVAL or -ERANGE. */
-static int schedstat_u64(const char **p, uint64_t *out)
-{
-    const char *s = *p;
-    if (*s < '0' || *s > '9')
-        return -EINVAL;
-    uint64_t v = 0;
-    for (; *s >= '0' && *s <= '9'; s++) {
-        unsigned d = (unsigned)(*s - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return -ERANGE;
-        v = v * 10 + d;
-    }
-    if (*s && *s != ' ')
-        return -EINVAL;
-    *p = s;
-    *out = v;
-    return 0;
-}
-
-static int schedstat_init(const struct plg_config *cfg, void **state)
-{
-    (void)cfg;
-    struct schedstat_state *st = cn_calloc(1, sizeof(*st));
-    if (!st)
-        return -ENOMEM;
-    cn_buf_init(&st->buf);
-    *state = st;
-    return 0;
-}
-
-static void schedstat_destroy(void *state)
-{
-    struct schedstat_state *st = state;
-    if (!st)
-        return;
-    cn_buf_free(&st->buf);
-    free(st);
-}
-
 static int schedstat_collect(void *state, struct plg_collect *c)
 {
-    struct schedstat_state *st = state;
+    struct cn_buf *buf = state;
     char path[PATH_MAX];
     if (!plg_proc(path, c->paths, "schedstat"))
         return plg_fail(c, -ENAMETOOLONG, "procfs path too long");
-    int rc = cn_read_file_buf(path, &st->buf, SCHEDSTAT_MAX_FILE);
+    int rc = cn_read_file_buf(path, buf, SCHEDSTAT_MAX_FILE);
     if (rc == -ENOENT)
         return plg_nodata(c, "schedstat file %s does not exist", path);
     if (rc < 0)
@@ -84,12 +39,8 @@ static int schedstat_collect(void *state, struct plg_collect *c)
 
     struct exp_builder *b = c->b;
     struct exp_family *running = NULL, *waiting = NULL, *slices = NULL;
-    char *end = st->buf.data + st->buf.len;
-    for (char *line = st->buf.data, *next; line < end; line = next) {
-        char *nl = memchr(line, '\n', (size_t)(end - line));
-        next = nl ? nl + 1 : end;
-        if (nl)
-            *nl = '\0';
+    char *end = buf->data + buf->len;
+    for (char *q = buf->data, *line; (line = plg_next_line(&q, end, NULL));) {
         if (strncmp(line, "cpu", 3) != 0)
             continue;
         const char *p = line + 3, *num = p;
@@ -102,12 +53,11 @@ static int schedstat_collect(void *state, struct plg_collect *c)
         memcpy(cpu, num, numlen);
         cpu[numlen] = '\0';
         uint64_t col[9];
-        for (int i = 0; i < 9; i++) {
-            if (*p != ' ')
+        for (int i = 0; i < 9; i++) { /* " N" nine times: single spaces */
+            const char *e = *p == ' ' ? p + 1 + strcspn(p + 1, " ") : NULL;
+            if (!e || plg_parse_uint(p + 1, (size_t)(e - p - 1), 10, 64, &col[i]))
                 return plg_fail(c, -EINVAL, "malformed line in %s: \"%.64s\"", path, line);
-            p++;
-            if (schedstat_u64(&p, &col[i]))
-                return plg_fail(c, -EINVAL, "malformed line in %s: \"%.64s\"", path, line);
+            p = e;
         }
         if (!running) {
             running = exp_family(b, "node_schedstat_running_seconds_total",
@@ -128,7 +78,7 @@ static int schedstat_collect(void *state, struct plg_collect *c)
 const struct plg_collector plg_collector_schedstat = {
     .name = "schedstat",
     .default_enabled = true,
-    .init = schedstat_init,
+    .init = plg_buf_state_init,
     .collect = schedstat_collect,
-    .destroy = schedstat_destroy,
+    .destroy = plg_buf_state_destroy,
 };

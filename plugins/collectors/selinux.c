@@ -84,17 +84,8 @@ static double selinux_current_mode(const char *dir)
     if (!cn_path_join(path, sizeof(path), dir, "enforce", NULL))
         return -1;
     long n = cn_read_file(path, buf, sizeof(buf));
-    if (n <= 0)
-        return -1;
-    const char *s = buf;
-    if (*s == '+' || *s == '-')
-        s++;
-    if (*s < '0' || *s > '9')
-        return -1;
-    char *end;
-    errno = 0;
-    long long v = strtoll(buf, &end, 10);
-    if (errno == ERANGE || end != buf + n)
+    int64_t v;
+    if (n <= 0 || plg_parse_int(buf, (size_t)n, 10, 64, &v)) /* strconv.Atoi */
         return -1;
     return (double)v;
 }

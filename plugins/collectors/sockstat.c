@@ -61,26 +61,6 @@ static int sockstat_split(char *line, size_t len, struct sockstat_line *l)
     }
 }
 
-/* Parses s[0..n) as Go's strconv.ParseInt(s, 0, 64). */
-static int sockstat_int(const char *s, size_t n, long long *out)
-{
-    char tmp[32];
-    if (n == 0 || n >= sizeof(tmp))
-        return -EINVAL;
-    memcpy(tmp, s, n);
-    tmp[n] = '\0';
-    const char *d = tmp + (tmp[0] == '+' || tmp[0] == '-');
-    if (*d < '0' || *d > '9')
-        return -EINVAL;
-    char *end;
-    errno = 0;
-    long long v = strtoll(tmp, &end, 0);
-    if (errno == ERANGE || *end)
-        return -EINVAL;
-    *out = v;
-    return 0;
-}
-
 /*
  * Walks the file in buf. With emit false it only checks it and returns 0 or
  * -EINVAL with a message in err; with emit true (after a successful check)
@@ -106,11 +86,11 @@ static int sockstat_walk(struct plg_collect *c, char *buf, bool ipv6, bool emit,
             return -EINVAL;
         }
         /* values[k]: the last value of sockstat_keys[k]; have[k]: seen */
-        long long values[SOCKSTAT_NKEYS] = {0}, used = 0;
+        int64_t values[SOCKSTAT_NKEYS] = {0}, used = 0;
         bool have[SOCKSTAT_NKEYS] = {false};
         for (int i = 1; i < l.n; i += 2) {
-            long long v;
-            if (sockstat_int(l.field[i + 1], l.len[i + 1], &v)) {
+            int64_t v; /* Go's strconv.ParseInt(s, 0, 64) */
+            if (plg_parse_int(l.field[i + 1], l.len[i + 1], 0, 64, &v)) {
                 snprintf(err, errcap, "invalid value \"%.*s\" in \"%.*s\"", (int)l.len[i + 1],
                          l.field[i + 1], (int)len, p);
                 return -EINVAL;

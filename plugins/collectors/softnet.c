@@ -24,81 +24,13 @@
 #define SOFTNET_MAX_FILE (8u << 20)
 #define SOFTNET_MIN_COLUMNS 9
 
-struct softnet_state {
-    struct cn_buf buf;
-};
-
-static bool softnet_is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
-}
-
-/* Parses [s, e) as Go's strconv.ParseUint(s, 16, 32). */
-static int softnet_hex32(const char *s, const char *e, uint32_t *out)
-{
-    if (s == e)
-        return -EINVAL;
-    uint64_t v = 0;
-    for (; s < e; s++) {
-        unsigned d;
-        if (*s >= '0' && *s <= '9')
-            d = (unsigned)(*s - '0');
-        else if (*s >= 'a' && *s <= 'f')
-            d = (unsigned)(*s - 'a' + 10);
-        else if (*s >= 'A' && *s <= 'F')
-            d = (unsigned)(*s - 'A' + 10);
-        else
-            return -EINVAL;
-        v = v * 16 + d;
-        if (v > UINT32_MAX)
-            return -ERANGE;
-    }
-    *out = (uint32_t)v;
-    return 0;
-}
-
-static int softnet_init(const struct plg_config *cfg, void **state)
-{
-    (void)cfg;
-    struct softnet_state *st = cn_calloc(1, sizeof(*st));
-    if (!st)
-        return -ENOMEM;
-    cn_buf_init(&st->buf);
-    *state = st;
-    return 0;
-}
-
-static void softnet_destroy(void *state)
-{
-    struct softnet_state *st = state;
-    if (!st)
-        return;
-    cn_buf_free(&st->buf);
-    free(st);
-}
-
-/* Writes v in decimal into buf (>= 21 bytes); returns buf. */
-static char *softnet_utoa(char *buf, uint64_t v)
-{
-    char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        buf[i] = tmp[n - 1 - i];
-    buf[n] = '\0';
-    return buf;
-}
-
 static int softnet_collect(void *state, struct plg_collect *c)
 {
-    struct softnet_state *st = state;
+    struct cn_buf *buf = state;
     char path[PATH_MAX];
     if (!plg_proc(path, c->paths, "net/softnet_stat"))
         return plg_fail(c, -ENAMETOOLONG, "procfs path too long");
-    int rc = cn_read_file_buf(path, &st->buf, SOFTNET_MAX_FILE);
+    int rc = cn_read_file_buf(path, buf, SOFTNET_MAX_FILE);
     if (rc < 0)
         return plg_fail(c, rc, "could not get softnet statistics: couldn't read %s: %s", path,
                         strerror(-rc));
@@ -106,35 +38,18 @@ static int softnet_collect(void *state, struct plg_collect *c)
     struct exp_builder *b = c->b;
     struct exp_family *processed = NULL, *dropped = NULL, *squeezed = NULL;
     uint64_t cpu = 0;
-    char *end = st->buf.data + st->buf.len;
-    for (char *line = st->buf.data, *next; line < end; line = next, cpu++) {
-        char *nl = memchr(line, '\n', (size_t)(end - line));
-        next = nl ? nl + 1 : end;
-        if (nl)
-            *nl = '\0';
-        const char *col[3][2];
-        int ncol = 0;
-        for (const char *p = line;;) {
-            while (softnet_is_space(*p))
-                p++;
-            if (!*p)
-                break;
-            const char *s = p;
-            while (*p && !softnet_is_space(*p))
-                p++;
-            if (ncol < 3) {
-                col[ncol][0] = s;
-                col[ncol][1] = p;
-            }
-            ncol++;
-        }
+    char *end = buf->data + buf->len;
+    char *p = buf->data, *line;
+    for (; (line = plg_next_line(&p, end, NULL)); cpu++) {
+        char *col[3];
+        int ncol = plg_fields(line, col, 3);
         if (ncol < SOFTNET_MIN_COLUMNS)
             return plg_fail(c, -EINVAL,
                             "failed to parse %s: line %llu has %d columns, at least %d expected",
                             path, (unsigned long long)cpu + 1, ncol, SOFTNET_MIN_COLUMNS);
-        uint32_t v[3];
+        uint64_t v[3]; /* Go's strconv.ParseUint(s, 16, 32) */
         for (int i = 0; i < 3; i++)
-            if (softnet_hex32(col[i][0], col[i][1], &v[i]))
+            if (plg_parse_uint(col[i], strlen(col[i]), 16, 32, &v[i]))
                 return plg_fail(c, -EINVAL, "failed to parse %s: bad hex value in line %llu", path,
                                 (unsigned long long)cpu + 1);
         if (!processed) {
@@ -146,8 +61,8 @@ static int softnet_collect(void *state, struct plg_collect *c)
                 exp_family(b, "node_softnet_times_squeezed_total",
                            "Number of times processing packets ran out of quota", EXP_COUNTER);
         }
-        char num[24];
-        softnet_utoa(num, cpu);
+        char num[PLG_U64_LEN];
+        plg_fmt_u64(num, cpu);
         exp_add(b, processed, (double)v[0], 1, "cpu", num);
         exp_add(b, dropped, (double)v[1], 1, "cpu", num);
         exp_add(b, squeezed, (double)v[2], 1, "cpu", num);
@@ -158,7 +73,7 @@ static int softnet_collect(void *state, struct plg_collect *c)
 const struct plg_collector plg_collector_softnet = {
     .name = "softnet",
     .default_enabled = true,
-    .init = softnet_init,
+    .init = plg_buf_state_init,
     .collect = softnet_collect,
-    .destroy = softnet_destroy,
+    .destroy = plg_buf_state_destroy,
 };

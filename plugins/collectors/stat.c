@@ -44,60 +44,22 @@ static const struct plg_option stat_options[] = {
     {NULL, NULL, NULL},
 };
 
-static bool stat_is_space(char c)
+/* The next whitespace-separated token at *p as Go's strconv.ParseUint(tok,
+ * 10, 64); advances *p past it. Returns 0, -EINVAL (no token, not a number)
+ * or -ERANGE. */
+static int stat_next_u64(char **p, uint64_t *out)
 {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
-}
-
-/* Parses one whitespace-delimited unsigned decimal token at *p, as Go's
- * strconv.ParseUint(tok, 10, 64): digits only, no sign, no overflow. Advances
- * *p past it. Returns 0, -EINVAL (no token, bad digit) or -ERANGE. */
-static int stat_next_u64(const char **p, uint64_t *out)
-{
-    const char *s = *p;
-    while (stat_is_space(*s))
-        s++;
-    if (*s < '0' || *s > '9')
-        return -EINVAL;
-    uint64_t v = 0;
-    for (; *s >= '0' && *s <= '9'; s++) {
-        unsigned d = (unsigned)(*s - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return -ERANGE;
-        v = v * 10 + d;
-    }
-    if (*s && !stat_is_space(*s))
-        return -EINVAL;
-    *p = s;
-    *out = v;
-    return 0;
-}
-
-static const char *const stat_true[] = {"1", "t", "T", "true", "TRUE", "True"};
-static const char *const stat_false[] = {"0", "f", "F", "false", "FALSE", "False"};
-
-/* Parses a flag value as Go's strconv.ParseBool (kingpin's Bool) does; an
- * unset option is false. */
-static int stat_parse_bool(const char *s, bool *out)
-{
-    if (!s) {
-        *out = false;
-        return 0;
-    }
-    for (size_t i = 0; i < sizeof(stat_true) / sizeof(stat_true[0]); i++) {
-        if (!strcmp(s, stat_true[i]) || !strcmp(s, stat_false[i])) {
-            *out = !strcmp(s, stat_true[i]);
-            return 0;
-        }
-    }
-    return -EINVAL;
+    size_t len;
+    char *tok = plg_next_field(p, &len);
+    return tok ? plg_parse_uint(tok, len, 10, 64, out) : -EINVAL;
 }
 
 static int stat_init(const struct plg_config *cfg, void **state)
 {
     bool softirq;
-    if (stat_parse_bool(plg_config_get(cfg, "softirq"), &softirq))
-        return -EINVAL;
+    int rc = plg_config_bool(cfg, "softirq", &softirq);
+    if (rc)
+        return rc;
     struct stat_state *st = cn_calloc(1, sizeof(*st));
     if (!st)
         return -ENOMEM;
@@ -138,19 +100,10 @@ static int stat_collect(void *state, struct plg_collect *c)
     bool have_softirq = false;
 
     char *end = st->buf.data + st->buf.len;
-    for (char *line = st->buf.data, *next; line < end; line = next) {
-        char *nl = memchr(line, '\n', (size_t)(end - line));
-        next = nl ? nl + 1 : end;
-        if (nl)
-            *nl = '\0';
-        const char *p = line;
-        while (stat_is_space(*p))
-            p++;
-        const char *key = p;
-        while (*p && !stat_is_space(*p))
-            p++;
-        size_t klen = (size_t)(p - key);
-        if (klen == 0)
+    for (char *q = st->buf.data, *p; (p = plg_next_line(&q, end, NULL));) {
+        size_t klen;
+        const char *key = plg_next_field(&p, &klen);
+        if (!key)
             continue;
         if (klen == 7 && !memcmp(key, "softirq", 7)) {
             uint64_t total;

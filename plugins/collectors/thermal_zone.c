@@ -30,74 +30,54 @@
 
 struct tz_item {
     const char *name; /* digits after the prefix, borrowed from the listing */
-    char type[129];
+    char type[PLG_SYSFS_MAX + 1];
     int64_t a, b; /* zone: temp; cooling device: cur_state, max_state */
 };
 
-/* procfs' SysReadFile: one read of at most 128 bytes, whitespace trimmed. */
-static int tz_sysread(const char *path, char *out)
-{
-    char buf[128];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    ssize_t n = read(fd, buf, sizeof(buf));
-    int err = n < 0 ? -errno : 0;
-    close(fd);
-    if (err)
-        return err;
-    size_t a = 0, e = (size_t)n;
-    while (a < e && strchr(" \t\n\v\f\r", buf[a]))
-        a++;
-    while (e > a && strchr(" \t\n\v\f\r", buf[e - 1]))
-        e--;
-    memcpy(out, buf + a, e - a);
-    out[e - a] = '\0';
-    return 0;
-}
-
-/* Reads dir/file as a whole (ReadIntFromFile/ReadUintFromFile) into buf. */
-static int tz_readall(const char *dir, const char *file, char *path, char *buf, size_t cap)
-{
-    if (!cn_path_join(path, PATH_MAX, dir, file, NULL))
-        return -ENAMETOOLONG;
-    long n = cn_read_file(path, buf, cap);
-    if (n == -EFBIG) { /* too long to be a number: let parsing fail */
-        buf[0] = '\0';
-        return 0;
-    }
-    return n < 0 ? (int)n : 0;
-}
-
+/* Reads dir/file with procfs' SysReadFile into out (PLG_SYSFS_MAX + 1
+ * bytes); 0 or a negative errno. path receives dir/file. */
 static int tz_string(const char *dir, const char *file, char *path, char *out)
 {
     if (!cn_path_join(path, PATH_MAX, dir, file, NULL))
         return -ENAMETOOLONG;
-    return tz_sysread(path, out);
+    long n = plg_sysfs_read(AT_FDCWD, path, out);
+    return n < 0 ? (int)n : 0;
+}
+
+/* Reads dir/file as procfs' ReadIntFromFile / ReadUintFromFile (u non-NULL)
+ * do; 0, -EBADMSG (not a number) or a negative errno. path receives
+ * dir/file. */
+static int tz_number(const char *dir, const char *file, char *path, int64_t *i, uint64_t *u)
+{
+    if (!cn_path_join(path, PATH_MAX, dir, file, NULL))
+        return -ENAMETOOLONG;
+    return u ? plg_read_u64(path, u) : plg_read_i64(path, i);
 }
 
 /* Parses a zone; 0, 1 to skip it (ENODATA), or a plg_fail code. */
 static int tz_zone(struct plg_collect *c, const char *dir, struct tz_item *z)
 {
-    char path[PATH_MAX], buf[64], policy[129];
+    char path[PATH_MAX], policy[PLG_SYSFS_MAX + 1];
     int err;
     if ((err = tz_string(dir, "type", path, z->type)) ||
-        (err = tz_string(dir, "policy", path, policy)) ||
-        (err = tz_readall(dir, "temp", path, buf, sizeof(buf))))
+        (err = tz_string(dir, "policy", path, policy)))
         goto fail;
-    if ((err = cn_parse_i64(buf, &z->a)))
-        return plg_fail(c, err, "couldn't parse %s: not an integer", path);
+    err = tz_number(dir, "temp", path, &z->a, NULL);
+    if (err == -EBADMSG)
+        return plg_fail(c, -EINVAL, "couldn't parse %s: not an integer", path);
+    if (err)
+        goto fail;
     err = tz_string(dir, "mode", path, policy);
     if (err && err != -ENOENT && err != -EACCES && err != -EPERM)
         goto fail;
-    err = tz_readall(dir, "passive", path, buf, sizeof(buf));
+    uint64_t passive;
+    err = tz_number(dir, "passive", path, NULL, &passive);
     if (err == -ENOENT || err == -EACCES || err == -EPERM)
         return 0;
+    if (err == -EBADMSG)
+        return plg_fail(c, -EINVAL, "couldn't parse %s: not an unsigned integer", path);
     if (err)
         goto fail;
-    uint64_t passive;
-    if ((err = cn_parse_u64(buf, &passive)))
-        return plg_fail(c, err, "couldn't parse %s: not an unsigned integer", path);
     return 0;
 fail:
     if (err == -ENODATA)
@@ -107,23 +87,18 @@ fail:
 
 static int tz_cooling(struct plg_collect *c, const char *dir, struct tz_item *d)
 {
-    char path[PATH_MAX], buf[129];
+    char path[PATH_MAX], buf[PLG_SYSFS_MAX + 1];
     int err;
     if ((err = tz_string(dir, "type", path, d->type)) ||
         (err = tz_string(dir, "max_state", path, buf)))
         return plg_fail(c, err, "couldn't read %s: %s", path, strerror(-err));
-    if ((err = cn_parse_i64(buf, &d->b)))
-        return plg_fail(c, err, "couldn't parse %s: not an integer", path);
+    if (plg_parse_int(buf, strlen(buf), 10, 64, &d->b))
+        return plg_fail(c, -EINVAL, "couldn't parse %s: not an integer", path);
     if ((err = tz_string(dir, "cur_state", path, buf)))
         return plg_fail(c, err, "couldn't read %s: %s", path, strerror(-err));
-    if ((err = cn_parse_i64(buf, &d->a)))
-        return plg_fail(c, err, "couldn't parse %s: not an integer", path);
+    if (plg_parse_int(buf, strlen(buf), 10, 64, &d->a))
+        return plg_fail(c, -EINVAL, "couldn't parse %s: not an integer", path);
     return 0;
-}
-
-static bool tz_match(const char *name, const char *prefix, size_t len)
-{
-    return strncmp(name, prefix, len) == 0 && name[len] >= '0' && name[len] <= '9';
 }
 
 static int tz_collect(void *state, struct plg_collect *c)
@@ -149,7 +124,7 @@ static int tz_collect(void *state, struct plg_collect *c)
         size_t plen = strlen(prefix);
         ni = 0;
         for (int i = 0; i < n && !rc; i++) {
-            if (!tz_match(names[i], prefix, plen))
+            if (!plg_glob_num(names[i], prefix))
                 continue;
             struct tz_item *it = &items[ni];
             memset(it, 0, sizeof(*it));

@@ -54,10 +54,8 @@ static int time_clocksources(struct plg_collect *c)
     char **cu = av + n;
     int rc = 0;
     for (int i = 0; i < n; i++) {
-        const size_t plen = sizeof(TIME_CS_PREFIX) - 1;
         av[i] = cu[i] = NULL;
-        if (strncmp(names[i], TIME_CS_PREFIX, plen) != 0 || names[i][plen] < '0' ||
-            names[i][plen] > '9')
+        if (!plg_glob_num(names[i], TIME_CS_PREFIX))
             continue;
         char path[PATH_MAX], abuf[4096], cbuf[256];
         long la, lc = 0;

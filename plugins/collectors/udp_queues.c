@@ -27,74 +27,17 @@
 #define UDPQ_FILE_MAX ((size_t)1 << 30)
 #define UDPQ_FIELDS 10
 
-struct udpq_state {
-    struct cn_buf buf;
-};
-
-static int udpq_init(const struct plg_config *cfg, void **state)
-{
-    (void)cfg;
-    struct udpq_state *s = cn_calloc(1, sizeof(*s));
-    if (!s)
-        return -ENOMEM;
-    cn_buf_init(&s->buf);
-    *state = s;
-    return 0;
-}
-
-static void udpq_destroy(void *state)
-{
-    struct udpq_state *s = state;
-    if (!s)
-        return;
-    cn_buf_free(&s->buf);
-    free(s);
-}
-
-static bool udpq_space(char ch)
-{
-    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\v' || ch == '\f' || ch == '\r';
-}
-
-static int udpq_hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* s[0..n) as Go's strconv.ParseUint(s, 16, 64): hex digits only. */
 static bool udpq_hex(const char *s, size_t n, uint64_t *out)
 {
-    if (n == 0)
-        return false;
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        int d = udpq_hexval(s[i]);
-        if (d < 0 || v > (UINT64_MAX >> 4))
-            return false;
-        v = v << 4 | (uint64_t)d;
-    }
-    *out = v;
-    return true;
+    return plg_parse_uint(s, n, 16, 64, out) == 0;
 }
 
 /* s[0..n) as Go's strconv.ParseUint(s, 0, 64) (decimal, 0x hex, 0 octal). */
 static bool udpq_uint0(const char *s, size_t n)
 {
-    char tmp[32];
-    if (n == 0 || n >= sizeof(tmp) || s[0] < '0' || s[0] > '9')
-        return false;
-    memcpy(tmp, s, n);
-    tmp[n] = '\0';
-    char *end;
-    errno = 0;
-    (void)strtoull(tmp, &end, 0);
-    return errno != ERANGE && *end == '\0';
+    uint64_t v;
+    return plg_parse_uint(s, n, 0, 64, &v) == 0;
 }
 
 /* "a:b" split into exactly two parts. */
@@ -114,30 +57,20 @@ static bool udpq_addr(const char *s, size_t n)
     uint64_t port;
     if (!udpq_pair(s, n, &colon) || (colon != 8 && colon != 32))
         return false;
-    for (size_t i = 0; i < colon; i++)
-        if (udpq_hexval(s[i]) < 0)
-            return false;
+    if (strspn(s, "0123456789abcdefABCDEF") < colon)
+        return false;
     return udpq_hex(s + colon + 1, n - colon - 1, &port);
 }
 
 /* Validates one socket line and adds its queues. Returns NULL or what is
  * wrong with it. */
-static const char *udpq_line(const char *p, const char *end, uint64_t *tx, uint64_t *rx)
+static const char *udpq_line(char *p, uint64_t *tx, uint64_t *rx)
 {
     const char *f[UDPQ_FIELDS];
     size_t len[UDPQ_FIELDS];
     int n = 0;
-    while (n < UDPQ_FIELDS) {
-        while (p < end && udpq_space(*p))
-            p++;
-        if (p == end)
-            break;
-        f[n] = p;
-        while (p < end && !udpq_space(*p))
-            p++;
-        len[n] = (size_t)(p - f[n]);
+    while (n < UDPQ_FIELDS && (f[n] = plg_next_field(&p, &len[n])))
         n++;
-    }
     if (n < UDPQ_FIELDS)
         return "less than 10 columns";
     size_t colon;
@@ -163,28 +96,23 @@ static const char *udpq_line(const char *p, const char *end, uint64_t *tx, uint6
 }
 
 /* Sums one file. 0, -ENOENT (not recorded), or the result of plg_fail. */
-static int udpq_file(struct udpq_state *s, struct plg_collect *c, const char *rel, const char *ip)
+static int udpq_file(struct cn_buf *buf, struct plg_collect *c, const char *rel, const char *ip)
 {
     char path[PATH_MAX];
     plg_proc(path, c->paths, rel);
-    int rc = cn_read_file_buf(path, &s->buf, UDPQ_FILE_MAX);
+    int rc = cn_read_file_buf(path, buf, UDPQ_FILE_MAX);
     if (rc == -ENOENT)
         return rc;
     if (rc < 0)
         return plg_fail(c, rc, "couldn't get %s queued bytes: %s: %s", rel, path, strerror(-rc));
-    const char *p = s->buf.data, *bufend = s->buf.data + s->buf.len;
-    /* the header line */
-    const char *nl = memchr(p, '\n', s->buf.len);
-    p = nl ? nl + 1 : bufend;
+    char *p = buf->data, *bufend = buf->data + buf->len, *l;
+    plg_next_line(&p, bufend, NULL); /* the header line */
     uint64_t tx = 0, rx = 0;
-    for (int line = 2; p < bufend; line++) {
-        nl = memchr(p, '\n', (size_t)(bufend - p));
-        const char *end = nl ? nl : bufend;
-        const char *err = udpq_line(p, end, &tx, &rx);
+    for (int line = 2; (l = plg_next_line(&p, bufend, NULL)); line++) {
+        const char *err = udpq_line(l, &tx, &rx);
         if (err)
             return plg_fail(c, -EINVAL, "couldn't get %s queued bytes: %s line %d: %s", rel, path,
                             line, err);
-        p = nl ? nl + 1 : bufend;
     }
     struct exp_family *f = exp_family(
         c->b, "node_udp_queues",
@@ -196,11 +124,11 @@ static int udpq_file(struct udpq_state *s, struct plg_collect *c, const char *re
 
 static int udpq_collect(void *state, struct plg_collect *c)
 {
-    struct udpq_state *s = state;
-    int rc4 = udpq_file(s, c, "net/udp", "v4");
+    struct cn_buf *buf = state;
+    int rc4 = udpq_file(buf, c, "net/udp", "v4");
     if (rc4 && rc4 != -ENOENT)
         return rc4;
-    int rc6 = udpq_file(s, c, "net/udp6", "v6");
+    int rc6 = udpq_file(buf, c, "net/udp6", "v6");
     if (rc6 && rc6 != -ENOENT)
         return rc6;
     if (rc4 && rc6)
@@ -211,7 +139,7 @@ static int udpq_collect(void *state, struct plg_collect *c)
 const struct plg_collector plg_collector_udp_queues = {
     .name = "udp_queues",
     .default_enabled = true,
-    .init = udpq_init,
+    .init = plg_buf_state_init,
     .collect = udpq_collect,
-    .destroy = udpq_destroy,
+    .destroy = plg_buf_state_destroy,
 };

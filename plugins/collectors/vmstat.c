@@ -34,11 +34,6 @@ static const struct plg_option vmstat_options[] = {
     {NULL, NULL, NULL},
 };
 
-static bool vmstat_is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
-}
-
 static void vmstat_destroy(void *state)
 {
     struct vmstat_state *st = state;
@@ -78,31 +73,16 @@ static int vmstat_collect(void *state, struct plg_collect *c)
         return plg_fail(c, rc, "couldn't read %s: %s", path, strerror(-rc));
 
     char *end = st->buf.data + st->buf.len;
-    for (char *line = st->buf.data, *next; line < end; line = next) {
-        char *nl = memchr(line, '\n', (size_t)(end - line));
-        next = nl ? nl + 1 : end;
-        if (nl)
-            *nl = '\0';
-        char *p = line;
-        while (vmstat_is_space(*p))
-            p++;
-        if (!*p)
+    for (char *p = st->buf.data, *line; (line = plg_next_line(&p, end, NULL));) {
+        char *f[2]; /* further columns, if any, are ignored as node_exporter does */
+        int n = plg_fields(line, f, 2);
+        if (n == 0)
             continue;
-        char *field = p;
-        while (*p && !vmstat_is_space(*p))
-            p++;
-        char *fend = p;
-        while (vmstat_is_space(*p))
-            p++;
-        char *val = p;
-        while (*p && !vmstat_is_space(*p))
-            p++;
-        *p = '\0'; /* further columns, if any, are ignored as node_exporter does */
-        *fend = '\0';
+        char *field = f[0], *val = f[1];
         double v;
-        if (!*val)
+        if (n < 2)
             return plg_fail(c, -EINVAL, "invalid line in %s: \"%.64s\" has no value", path, field);
-        if (cn_parse_double(val, &v))
+        if (plg_parse_float(val, strlen(val), &v)) /* Go's ParseFloat */
             return plg_fail(c, -EINVAL, "invalid value in %s: \"%.64s\" for %.64s", path, val,
                             field);
         if (plg_filter_ignored(st->fields, field))

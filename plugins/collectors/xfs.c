@@ -141,38 +141,14 @@ static const struct {
 #define XFS_NMETRICS (sizeof(xfs_metrics) / sizeof(xfs_metrics[0]))
 #define XFS_MAX_VALUES 64
 
-static bool xfs_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
-}
-
 /* Parses the stats file in buf into vals (indexed like xfs_metrics). */
-static int xfs_parse(char *buf, double vals[XFS_NMETRICS], char *msg, size_t cap)
+static int xfs_parse(char *buf, size_t len, double vals[XFS_NMETRICS], char *msg, size_t cap)
 {
     for (size_t i = 0; i < XFS_NMETRICS; i++)
         vals[i] = 0;
-    for (char *p = buf; *p;) {
-        char *nl = strchr(p, '\n');
-        if (nl)
-            *nl = '\0';
-        char *line = p;
-        p = nl ? nl + 1 : p + strlen(p);
-
+    for (char *p = buf, *line; (line = plg_next_line(&p, buf + len, NULL));) {
         char *f[XFS_MAX_VALUES + 1];
-        int n = 0;
-        for (char *q = line; *q;) {
-            while (xfs_space(*q))
-                q++;
-            if (!*q)
-                break;
-            if (n <= XFS_MAX_VALUES)
-                f[n] = q;
-            n++;
-            while (*q && !xfs_space(*q))
-                q++;
-            if (*q)
-                *q++ = '\0';
-        }
+        int n = plg_fields(line, f, XFS_MAX_VALUES + 1);
         if (n < 2)
             continue;
         if (n > XFS_MAX_VALUES + 1) {
@@ -182,7 +158,7 @@ static int xfs_parse(char *buf, double vals[XFS_NMETRICS], char *msg, size_t cap
         bool wide = strcmp(f[0], "xpc") == 0;
         uint64_t v[XFS_MAX_VALUES];
         for (int i = 1; i < n; i++) {
-            if (f[i][0] < '0' || f[i][0] > '9' || cn_parse_u64(f[i], &v[i - 1]) ||
+            if (plg_parse_uint(f[i], strlen(f[i]), 10, 64, &v[i - 1]) ||
                 (!wide && v[i - 1] > UINT32_MAX)) {
                 snprintf(msg, cap, "invalid %s value \"%s\"", f[0], f[i]);
                 return -EINVAL;
@@ -228,7 +204,7 @@ static int xfs_collect(void *state, struct plg_collect *c)
         if (len < 0)
             rc = plg_fail(c, (int)len, "failed to retrieve XFS stats: %s: %s", path,
                           strerror((int)-len));
-        else if (xfs_parse(buf, vals[i], msg, sizeof(msg)))
+        else if (xfs_parse(buf, (size_t)len, vals[i], msg, sizeof(msg)))
             rc = plg_fail(c, -EINVAL, "failed to retrieve XFS stats: %s: %s", path, msg);
         else
             have[i] = true;

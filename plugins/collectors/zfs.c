@@ -46,67 +46,19 @@ static const struct {
 static const char *const zfs_pool_states[] = {"online",  "degraded", "faulted",
                                               "offline", "removed",  "unavail"};
 
-struct zfs_state {
-    struct cn_buf file;
-};
-
-static int zfs_init(const struct plg_config *cfg, void **state)
-{
-    (void)cfg;
-    struct zfs_state *st = cn_calloc(1, sizeof(*st));
-    if (!st)
-        return -ENOMEM;
-    cn_buf_init(&st->file);
-    *state = st;
-    return 0;
-}
-
-static void zfs_destroy(void *state)
-{
-    struct zfs_state *st = state;
-    if (!st)
-        return;
-    cn_buf_free(&st->file);
-    free(st);
-}
-
-static bool zfs_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
-}
-
-/* Splits the line at *pos (NUL-terminating fields in place) into at most
- * max fields; advances *pos past the line; returns the number of fields
- * (which may exceed max) or -1 at the end of the buffer. */
+/* Splits the line at *pos into at most max fields (NUL-terminated in place);
+ * advances *pos past the line; returns the number of fields (which may
+ * exceed max) or -1 at the end of the buffer. */
 static int zfs_line(char **pos, char *end, char **f, int max)
 {
-    char *p = *pos;
-    if (p >= end)
-        return -1;
-    char *nl = memchr(p, '\n', (size_t)(end - p));
-    char *e = nl ? nl : end;
-    *e = '\0';
-    *pos = e + 1;
-    int n = 0;
-    while (*p) {
-        while (zfs_space(*p))
-            p++;
-        if (!*p)
-            break;
-        if (n < max)
-            f[n] = p;
-        n++;
-        while (*p && !zfs_space(*p))
-            p++;
-        if (*p)
-            *p++ = '\0';
-    }
-    return n;
+    char *line = plg_next_line(pos, end, NULL);
+    return line ? plg_fields(line, f, max) : -1;
 }
 
+/* Go's strconv.ParseUint(s, 10, 64). */
 static bool zfs_u64(const char *s, uint64_t *v)
 {
-    return s[0] >= '0' && s[0] <= '9' && cn_parse_u64(s, v) == 0;
+    return plg_parse_uint(s, strlen(s), 10, 64, v) == 0;
 }
 
 /* "prefix" + name with '-' replaced by '_' into out; false if invalid. */
@@ -121,16 +73,16 @@ static bool zfs_metric_name(char *out, size_t cap, const char *prefix, const cha
     return exp_valid_metric_name(out);
 }
 
-static int zfs_read(struct zfs_state *st, const char *path)
+static int zfs_read(struct cn_buf *buf, const char *path)
 {
-    return cn_read_file_buf(path, &st->file, ZFS_FILE_MAX);
+    return cn_read_file_buf(path, buf, ZFS_FILE_MAX);
 }
 
 /* A "name type data" kstat file of the given subsystem. */
-static int zfs_kstat(struct zfs_state *st, struct plg_collect *c, const char *path,
+static int zfs_kstat(struct cn_buf *buf, struct plg_collect *c, const char *path,
                      const char *subsystem, const char *file)
 {
-    char *p = st->file.data, *end = p + st->file.len;
+    char *p = buf->data, *end = p + buf->len;
     bool header = false;
     char *f[3];
     int n;
@@ -162,10 +114,10 @@ static int zfs_kstat(struct zfs_state *st, struct plg_collect *c, const char *pa
 }
 
 /* <pool>/io: a row of field names starting with "nread", then values. */
-static int zfs_pool_io(struct zfs_state *st, struct plg_collect *c, const char *path,
+static int zfs_pool_io(struct cn_buf *buf, struct plg_collect *c, const char *path,
                        const char *pool)
 {
-    char *p = st->file.data, *end = p + st->file.len;
+    char *p = buf->data, *end = p + buf->len;
     char *hdr[ZFS_IO_MAX_FIELDS], *f[ZFS_IO_MAX_FIELDS];
     int nh = 0, n;
     while ((n = zfs_line(&p, end, f, ZFS_IO_MAX_FIELDS)) >= 0) {
@@ -194,10 +146,10 @@ static int zfs_pool_io(struct zfs_state *st, struct plg_collect *c, const char *
 }
 
 /* <pool>/objset-*: a kstat table with a dataset_name row. */
-static int zfs_pool_objset(struct zfs_state *st, struct plg_collect *c, const char *path,
+static int zfs_pool_objset(struct cn_buf *buf, struct plg_collect *c, const char *path,
                            const char *pool)
 {
-    char *p = st->file.data, *end = p + st->file.len;
+    char *p = buf->data, *end = p + buf->len;
     bool header = false;
     const char *zpool = "", *dataset = "";
     char *f[3];
@@ -236,9 +188,9 @@ static int zfs_pool_objset(struct zfs_state *st, struct plg_collect *c, const ch
     return 0;
 }
 
-static void zfs_pool_state(struct zfs_state *st, struct plg_collect *c, const char *pool)
+static void zfs_pool_state(struct cn_buf *buf, struct plg_collect *c, const char *pool)
 {
-    char *p = st->file.data, *end = p + st->file.len;
+    char *p = buf->data, *end = p + buf->len;
     char *nl = memchr(p, '\n', (size_t)(end - p));
     if (nl)
         *nl = '\0';
@@ -256,7 +208,7 @@ static void zfs_pool_state(struct zfs_state *st, struct plg_collect *c, const ch
  * then every objset-*, then every state. */
 enum { POOL_IO, POOL_OBJSET, POOL_STATE };
 
-static int zfs_pools(struct zfs_state *st, struct plg_collect *c, const char *base)
+static int zfs_pools(struct cn_buf *buf, struct plg_collect *c, const char *base)
 {
     char **pools;
     int np = plg_dir_list(base, &pools);
@@ -271,15 +223,15 @@ static int zfs_pools(struct zfs_state *st, struct plg_collect *c, const char *ba
             if (kind != POOL_OBJSET) {
                 if (!cn_path_join(path, sizeof(path), dir, kind == POOL_IO ? "io" : "state", NULL))
                     continue;
-                int err = zfs_read(st, path);
+                int err = zfs_read(buf, path);
                 if (err == -ENOENT || err == -ENOTDIR)
                     continue; /* not a pool directory, or no such kstat */
                 if (err)
                     rc = plg_fail(c, err, "couldn't read %s: %s", path, strerror(-err));
                 else if (kind == POOL_IO)
-                    rc = zfs_pool_io(st, c, path, pools[i]);
+                    rc = zfs_pool_io(buf, c, path, pools[i]);
                 else
-                    zfs_pool_state(st, c, pools[i]);
+                    zfs_pool_state(buf, c, pools[i]);
                 continue;
             }
             char **files;
@@ -290,11 +242,11 @@ static int zfs_pools(struct zfs_state *st, struct plg_collect *c, const char *ba
                 if (strncmp(files[k], "objset-", 7) != 0 ||
                     !cn_path_join(path, sizeof(path), dir, files[k], NULL))
                     continue;
-                int err = zfs_read(st, path);
+                int err = zfs_read(buf, path);
                 if (err)
                     rc = plg_fail(c, err, "couldn't read %s: %s", path, strerror(-err));
                 else
-                    rc = zfs_pool_objset(st, c, path, pools[i]);
+                    rc = zfs_pool_objset(buf, c, path, pools[i]);
             }
             plg_dir_free(files, nf);
         }
@@ -305,7 +257,7 @@ static int zfs_pools(struct zfs_state *st, struct plg_collect *c, const char *ba
 
 static int zfs_collect(void *state, struct plg_collect *c)
 {
-    struct zfs_state *st = state;
+    struct cn_buf *buf = state;
     char base[PATH_MAX];
     plg_proc(base, c->paths, "spl/kstat/zfs");
     DIR *d = opendir(base);
@@ -317,20 +269,20 @@ static int zfs_collect(void *state, struct plg_collect *c)
         char path[PATH_MAX];
         if (!cn_path_join(path, sizeof(path), base, zfs_files[i].file, NULL))
             continue;
-        int err = zfs_read(st, path);
+        int err = zfs_read(buf, path);
         if (err)
             continue; /* this ZFS version does not have it */
-        int rc = zfs_kstat(st, c, path, zfs_files[i].subsystem, zfs_files[i].file);
+        int rc = zfs_kstat(buf, c, path, zfs_files[i].subsystem, zfs_files[i].file);
         if (rc)
             return rc;
     }
-    return zfs_pools(st, c, base);
+    return zfs_pools(buf, c, base);
 }
 
 const struct plg_collector plg_collector_zfs = {
     .name = "zfs",
     .default_enabled = true,
-    .init = zfs_init,
+    .init = plg_buf_state_init,
     .collect = zfs_collect,
-    .destroy = zfs_destroy,
+    .destroy = plg_buf_state_destroy,
 };

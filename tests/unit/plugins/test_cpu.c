@@ -7,71 +7,6 @@
 
 #include "harness.h"
 
-/* Counts the lines of text that start with prefix. */
-static int count_prefix(const char *text, const char *prefix)
-{
-    int n = 0;
-    size_t len = strlen(prefix);
-    for (const char *p = text; p && *p;) {
-        if (strncmp(p, prefix, len) == 0)
-            n++;
-        p = strchr(p, '\n');
-        if (p)
-            p++;
-    }
-    return n;
-}
-
-/* One collector instance driven over several cycles, each cycle reading a
- * different fixture, to test the state kept between cycles. */
-struct cycles {
-    const struct plg_collector *col;
-    void *state;
-    char proc[PATH_MAX + 8], sys[PATH_MAX + 8], root[PATH_MAX + 8], udev[PATH_MAX + 8];
-    struct plg_paths paths;
-};
-
-static void cycles_point(struct cycles *cy, const char *fixture)
-{
-    char base[PATH_MAX];
-    harness_fixture(base, fixture);
-    snprintf(cy->proc, sizeof(cy->proc), "%s/proc", base);
-    snprintf(cy->sys, sizeof(cy->sys), "%s/sys", base);
-    snprintf(cy->root, sizeof(cy->root), "%s/root", base);
-    snprintf(cy->udev, sizeof(cy->udev), "%s/udev", base);
-    cy->paths = (struct plg_paths){cy->proc, cy->sys, cy->root, cy->udev};
-}
-
-static void cycles_init(struct cycles *cy, const char *fixture)
-{
-    memset(cy, 0, sizeof(*cy));
-    cy->col = plg_find_collector("cpu");
-    cr_assert_not_null(cy->col);
-    cycles_point(cy, fixture);
-    struct plg_config cfg = {.paths = &cy->paths, .collector = cy->col, .values = NULL};
-    cr_assert_eq(cy->col->init(&cfg, &cy->state), 0);
-}
-
-/* Runs one cycle on fixture; returns the rendering (caller frees). */
-static char *cycles_run(struct cycles *cy, const char *fixture)
-{
-    cycles_point(cy, fixture);
-    struct exp_builder *b = exp_builder_create();
-    struct plg_collect c = {.b = b, .paths = &cy->paths};
-    int rc = cy->col->collect(cy->state, &c);
-    cr_assert_eq(rc, 0, "%s", c.errmsg);
-    exp_builder_finish(b);
-    size_t n;
-    struct exp_family *const *fams = exp_builder_families(b, &n);
-    struct cn_buf out;
-    cn_buf_init(&out);
-    exp_encode(&out, fams, n, EXP_FMT_TEXT);
-    char *text = strdup(cn_buf_cstr(&out));
-    cn_buf_free(&out);
-    exp_builder_unref(b);
-    return text;
-}
-
 Test(plugins_cpu, ok)
 {
     struct harness_result r = harness_run("cpu", "cpu/ok", NULL);
@@ -111,7 +46,7 @@ Test(plugins_cpu, guest_off)
     struct harness_result r = harness_run("cpu", "cpu/ok", opts);
     cr_assert_eq(r.rc, 0, "%s", r.errmsg);
     cr_assert_null(strstr(r.text, "node_cpu_guest_seconds_total"));
-    cr_assert_eq(count_prefix(r.text, "node_cpu_seconds_total{"), 16);
+    cr_assert_eq(harness_count_prefix(r.text, "node_cpu_seconds_total{"), 16);
     harness_free(&r);
 }
 
@@ -161,7 +96,7 @@ Test(plugins_cpu, gap)
         harness_has_line(r.text, "node_cpu_guest_seconds_total{cpu=\"2\",mode=\"user\"} 0.9"));
     cr_assert(harness_has_line(r.text, "node_cpu_guest_seconds_total{cpu=\"2\",mode=\"nice\"} 1"));
     cr_assert(harness_has_line(r.text, "node_cpu_seconds_total{cpu=\"0\",mode=\"idle\"} 10"));
-    cr_assert_eq(count_prefix(r.text, "node_cpu_seconds_total{"), 24);
+    cr_assert_eq(harness_count_prefix(r.text, "node_cpu_seconds_total{"), 24);
     harness_free(&r);
 }
 
@@ -226,14 +161,18 @@ Test(plugins_cpu, bad_isolated_list)
  * a changed CPU count clears the cache. */
 Test(plugins_cpu, counters_going_backwards)
 {
-    struct cycles cy;
-    cycles_init(&cy, "cpu/jump/a");
-    char *t = cycles_run(&cy, "cpu/jump/a");
+    struct harness_instance h;
+    harness_start(&h, "cpu", "cpu/jump/a", NULL);
+    struct harness_result r = harness_cycle(&h, "cpu/jump/a");
+    cr_assert_eq(r.rc, 0, "%s", r.errmsg);
+    char *t = r.text;
     cr_assert(harness_has_line(t, "node_cpu_seconds_total{cpu=\"0\",mode=\"user\"} 5"), "%s", t);
     cr_assert(harness_has_line(t, "node_cpu_seconds_total{cpu=\"0\",mode=\"idle\"} 10"), "%s", t);
     free(t);
 
-    t = cycles_run(&cy, "cpu/jump/b");
+    r = harness_cycle(&h, "cpu/jump/b");
+    cr_assert_eq(r.rc, 0, "%s", r.errmsg);
+    t = r.text;
     cr_assert(harness_has_line(t, "node_cpu_seconds_total{cpu=\"0\",mode=\"user\"} 5"), "%s", t);
     cr_assert(harness_has_line(t, "node_cpu_seconds_total{cpu=\"0\",mode=\"idle\"} 10"), "%s", t);
     cr_assert(harness_has_line(t, "node_cpu_seconds_total{cpu=\"0\",mode=\"iowait\"} 0.4"), "%s",
@@ -241,7 +180,9 @@ Test(plugins_cpu, counters_going_backwards)
     cr_assert(harness_has_line(t, "node_cpu_seconds_total{cpu=\"0\",mode=\"system\"} 3"), "%s", t);
     free(t);
 
-    t = cycles_run(&cy, "cpu/jump/c");
+    r = harness_cycle(&h, "cpu/jump/c");
+    cr_assert_eq(r.rc, 0, "%s", r.errmsg);
+    t = r.text;
     cr_assert(harness_has_line(t, "node_cpu_seconds_total{cpu=\"0\",mode=\"user\"} 1"), "%s", t);
     cr_assert(harness_has_line(t, "node_cpu_seconds_total{cpu=\"0\",mode=\"idle\"} 5"), "%s", t);
     cr_assert(harness_has_line(t, "node_cpu_seconds_total{cpu=\"0\",mode=\"iowait\"} 0.1"), "%s",
@@ -250,7 +191,9 @@ Test(plugins_cpu, counters_going_backwards)
               t);
     free(t);
 
-    t = cycles_run(&cy, "cpu/jump/d");
+    r = harness_cycle(&h, "cpu/jump/d");
+    cr_assert_eq(r.rc, 0, "%s", r.errmsg);
+    t = r.text;
     cr_assert(harness_has_line(t, "node_cpu_seconds_total{cpu=\"0\",mode=\"user\"} 0.9"), "%s", t);
     cr_assert(harness_has_line(t, "node_cpu_seconds_total{cpu=\"0\",mode=\"idle\"} 4"), "%s", t);
     cr_assert(harness_has_line(t, "node_cpu_seconds_total{cpu=\"1\",mode=\"steal\"} 0.08"), "%s",
@@ -259,11 +202,13 @@ Test(plugins_cpu, counters_going_backwards)
 
     /* Back to one CPU: cleared again, so cpu0 takes jump/a's values as they are.
      */
-    t = cycles_run(&cy, "cpu/jump/a");
+    r = harness_cycle(&h, "cpu/jump/a");
+    cr_assert_eq(r.rc, 0, "%s", r.errmsg);
+    t = r.text;
     cr_assert(harness_has_line(t, "node_cpu_seconds_total{cpu=\"0\",mode=\"user\"} 5"), "%s", t);
     cr_assert_null(strstr(t, "cpu=\"1\""), "%s", t);
     free(t);
-    cy.col->destroy(cy.state);
+    harness_stop(&h);
 }
 
 Test(plugins_cpu, info)
@@ -284,7 +229,7 @@ Test(plugins_cpu, info)
                 "microcode=\"0x1000065\",model=\"17\",model_name=\"AMD "
                 "EPYC\",package=\"0\","
                 "stepping=\"1\",vendor=\"AuthenticAMD\"} 1"));
-    cr_assert_eq(count_prefix(r.text, "node_cpu_info{"), 2);
+    cr_assert_eq(harness_count_prefix(r.text, "node_cpu_info{"), 2);
     /* No include pattern: no flag or bug series. */
     cr_assert_null(strstr(r.text, "flag_info"));
     cr_assert_null(strstr(r.text, "bug_info"));
@@ -297,7 +242,7 @@ Test(plugins_cpu, info_flags_and_bugs)
     const char *opts[] = {"info.flags-include=^sse4", "info.bugs-include=spectre", NULL};
     struct harness_result r = harness_run("cpu", "cpu/ok", opts);
     cr_assert_eq(r.rc, 0, "%s", r.errmsg);
-    cr_assert_eq(count_prefix(r.text, "node_cpu_info{"), 2);
+    cr_assert_eq(harness_count_prefix(r.text, "node_cpu_info{"), 2);
     cr_assert(harness_has_line(r.text, "# HELP node_cpu_flag_info The `flags` field of CPU "
                                        "information from /proc/cpuinfo taken from the first "
                                        "core."));
@@ -305,14 +250,14 @@ Test(plugins_cpu, info_flags_and_bugs)
     cr_assert(harness_has_line(r.text, "node_cpu_flag_info{flag=\"sse4_1\"} 1"));
     cr_assert(harness_has_line(r.text, "node_cpu_flag_info{flag=\"sse4_2\"} 1"));
     cr_assert(harness_has_line(r.text, "node_cpu_flag_info{flag=\"sse4a\"} 1"));
-    cr_assert_eq(count_prefix(r.text, "node_cpu_flag_info{"), 3, "%s", r.text);
+    cr_assert_eq(harness_count_prefix(r.text, "node_cpu_flag_info{"), 3, "%s", r.text);
     cr_assert(harness_has_line(r.text, "# HELP node_cpu_bug_info The `bugs` field of CPU "
                                        "information from /proc/cpuinfo taken from the first "
                                        "core."));
     cr_assert(harness_has_line(r.text, "node_cpu_bug_info{bug=\"spectre_v1\"} 1"));
     cr_assert(harness_has_line(r.text, "node_cpu_bug_info{bug=\"spectre_v2\"} 1"));
     cr_assert(harness_has_line(r.text, "node_cpu_bug_info{bug=\"spectre_v2_user\"} 1"));
-    cr_assert_eq(count_prefix(r.text, "node_cpu_bug_info{"), 3);
+    cr_assert_eq(harness_count_prefix(r.text, "node_cpu_bug_info{"), 3);
     harness_free(&r);
 }
 

@@ -10,25 +10,13 @@
 
 #include "harness.h"
 
-static char *expected(const char *rel)
-{
-    char path[PATH_MAX];
-    struct cn_buf b;
-    cn_buf_init(&b);
-    harness_fixture(path, rel);
-    cr_assert_eq(cn_read_file_buf(path, &b, 1 << 20), 0, "cannot read %s", path);
-    char *s = strdup(cn_buf_cstr(&b));
-    cn_buf_free(&b);
-    return s;
-}
-
 Test(plugins_cpufreq, ok)
 {
     /* cpu0/1/10 link to cpufreq/policyN; cpu2 has no cpufreq and is skipped;
      * cpu1 lacks cpuinfo_cur_freq (root-only on real hosts) */
     struct harness_result r = harness_run("cpufreq", "cpufreq/ok", NULL);
     cr_assert_eq(r.rc, 0, "%s", r.errmsg);
-    char *want = expected("cpufreq/ok/expected.prom");
+    char *want = harness_read_fixture("cpufreq/ok/expected.prom");
     cr_assert_str_eq(r.text, want);
     free(want);
     cr_assert(harness_has_line(r.text, "node_cpu_frequency_hertz{cpu=\"0\"} 1.8e+09"));

@@ -5,19 +5,6 @@
 
 #include "harness.h"
 
-static int count_prefix(const char *text, const char *prefix)
-{
-    int n = 0;
-    size_t len = strlen(prefix);
-    for (const char *p = text; p && *p;) {
-        if (strncmp(p, prefix, len) == 0)
-            n++;
-        p = strchr(p, '\n');
-        p = p ? p + 1 : NULL;
-    }
-    return n;
-}
-
 /* sda alone: 20-field line, full udev entry with ATA properties. */
 Test(plugins_diskstats, one_device_exact)
 {
@@ -117,12 +104,12 @@ Test(plugins_diskstats, ok)
 
     /* default exclude: partitions, loop and ram devices; the 3-counter sdc
      * line is too short and skipped, as procfs does */
-    cr_assert_eq(count_prefix(t, "node_disk_info{"), 7, "%s", t);
+    cr_assert_eq(harness_count_prefix(t, "node_disk_info{"), 7, "%s", t);
     const char *const kept[] = {"sda", "sdb", "sr0", "nvme0n1", "dm-0", "md0", "zram0"};
     for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
         char needle[64];
         snprintf(needle, sizeof(needle), "node_disk_info{device=\"%s\",", kept[i]);
-        cr_assert_eq(count_prefix(t, needle), 1, "%s", needle);
+        cr_assert_eq(harness_count_prefix(t, needle), 1, "%s", needle);
     }
     cr_assert_null(strstr(t, "loop"));
     cr_assert_null(strstr(t, "sda1"));
@@ -163,7 +150,7 @@ Test(plugins_diskstats, ok)
     cr_assert(harness_has_line(t, "node_disk_io_time_weighted_seconds_total{device=\"sr0\"} "
                                   "0.033"));
     cr_assert_null(strstr(t, "node_disk_discards_completed_total{device=\"sr0\"}"));
-    cr_assert_eq(count_prefix(t, "node_disk_"),
+    cr_assert_eq(harness_count_prefix(t, "node_disk_"),
                  11 + 1 + 0 +         /* sr0 */
                      15 + 1 + 2 + 1 + /* sdb */
                      17 + 1 + 3 +     /* sda */
@@ -216,7 +203,7 @@ Test(plugins_diskstats, device_exclude)
     cr_assert_eq(r.rc, 0, "%s", r.errmsg);
     cr_assert_null(strstr(r.text, "\"sd"), "%s", r.text);
     cr_assert(strstr(r.text, "node_disk_info{device=\"nvme0n1\"") != NULL);
-    cr_assert_eq(count_prefix(r.text, "node_disk_info{"), 5, "%s", r.text);
+    cr_assert_eq(harness_count_prefix(r.text, "node_disk_info{"), 5, "%s", r.text);
     harness_free(&r);
 }
 
@@ -236,7 +223,7 @@ Test(plugins_diskstats, device_include)
     struct harness_result r = harness_run("diskstats", "diskstats/ok", opts);
     cr_assert_eq(r.rc, 0, "%s", r.errmsg);
     /* sda, sda1, sdb, loop0, loop1 (sdc is too short) */
-    cr_assert_eq(count_prefix(r.text, "node_disk_info{"), 5, "%s", r.text);
+    cr_assert_eq(harness_count_prefix(r.text, "node_disk_info{"), 5, "%s", r.text);
     cr_assert(harness_has_line(r.text, "node_disk_reads_completed_total{device=\"sda1\"} 224112"));
     cr_assert(harness_has_line(r.text, "node_disk_read_time_seconds_total{device=\"loop0\"} "
                                        "0.015"));
@@ -248,7 +235,7 @@ Test(plugins_diskstats, deprecated_ignored_devices)
     const char *opts[] = {"ignored-devices=^(sd|loop|ram|nvme|dm|md|zram)", NULL};
     struct harness_result r = harness_run("diskstats", "diskstats/ok", opts);
     cr_assert_eq(r.rc, 0, "%s", r.errmsg);
-    cr_assert_eq(count_prefix(r.text, "node_disk_info{"), 1, "%s", r.text);
+    cr_assert_eq(harness_count_prefix(r.text, "node_disk_info{"), 1, "%s", r.text);
     cr_assert(strstr(r.text, "node_disk_info{device=\"sr0\"") != NULL, "%s", r.text);
     harness_free(&r);
 

@@ -10,23 +10,11 @@
 
 #include "harness.h"
 
-static char *expected(const char *rel)
-{
-    char path[PATH_MAX];
-    struct cn_buf b;
-    cn_buf_init(&b);
-    harness_fixture(path, rel);
-    cr_assert_eq(cn_read_file_buf(path, &b, 1 << 20), 0, "cannot read %s", path);
-    char *s = strdup(cn_buf_cstr(&b));
-    cn_buf_free(&b);
-    return s;
-}
-
 Test(plugins_edac, ok)
 {
     struct harness_result r = harness_run("edac", "edac/ok", NULL);
     cr_assert_eq(r.rc, 0, "%s", r.errmsg);
-    char *want = expected("edac/ok/expected.prom");
+    char *want = harness_read_fixture("edac/ok/expected.prom");
     cr_assert_str_eq(r.text, want);
     free(want);
     /* the *_noinfo_count files become csrow="unknown" */
@@ -44,7 +32,7 @@ Test(plugins_edac, garbage)
     cr_assert_not(r.nodata);
     cr_assert(strstr(r.errmsg, "couldn't get ce_noinfo_count for controller 0") != NULL, "%s",
               r.errmsg);
-    char *want = expected("edac/garbage/expected.prom");
+    char *want = harness_read_fixture("edac/garbage/expected.prom");
     cr_assert_str_eq(r.text, want);
     free(want);
     harness_free(&r);
@@ -56,7 +44,7 @@ Test(plugins_edac, missing_file)
     cr_assert_eq(r.rc, -ENOENT);
     cr_assert(strstr(r.errmsg, "couldn't get ue_count for controller/csrow 0/0") != NULL, "%s",
               r.errmsg);
-    char *want = expected("edac/missing_file/expected.prom");
+    char *want = harness_read_fixture("edac/missing_file/expected.prom");
     cr_assert_str_eq(r.text, want);
     free(want);
     harness_free(&r);

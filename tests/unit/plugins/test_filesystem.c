@@ -11,33 +11,10 @@
 
 #define MP_DATA "{device=\"/dev/vdb1\",fstype=\"xfs\",mountpoint=\"/data\"}"
 #define MP_ROOT "{device=\"/dev/vda1\",fstype=\"ext4\",mountpoint=\"/\"}"
-#define MP_RUN "{device=\"tmpfs\",fstype=\"tmpfs\",mountpoint=\"/run\"}"
-#define MP_BACKUP "{device=\"/dev/vdc1\",fstype=\"ext4\",mountpoint=\"/mnt/backup disk\"}"
+#define MP_CACHE "{device=\"tmpfs\",fstype=\"tmpfs\",mountpoint=\"/srv/cache\"}"
+#define MP_BACKUP "{device=\"/dev/vdc1\",fstype=\"ext4\",mountpoint=\"/srv/backup disk\"}"
 #define MP_GONE "{device=\"/dev/vdd1\",fstype=\"ext4\",mountpoint=\"/srv/gone\"}"
-#define MP_TAB "{device=\"/dev/vde1\",fstype=\"vfat\",mountpoint=\"/mnt/tab\tdir\"}"
-
-/* The value of the line that starts with `series` followed by a space. */
-static bool line_value(const char *text, const char *series, double *out)
-{
-    size_t n = strlen(series);
-    for (const char *p = text; p && *p;) {
-        if (strncmp(p, series, n) == 0 && p[n] == ' ') {
-            *out = strtod(p + n + 1, NULL);
-            return true;
-        }
-        p = strchr(p, '\n');
-        p = p ? p + 1 : NULL;
-    }
-    return false;
-}
-
-static int count_lines_with(const char *text, const char *needle)
-{
-    int n = 0;
-    for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle))
-        n++;
-    return n;
-}
+#define MP_TAB "{device=\"/dev/vde1\",fstype=\"vfat\",mountpoint=\"/srv/tab\tdir\"}"
 
 /* Checks the seven series of a statfs-able mount against statfs(2) of the
  * same path taken before and after the collection: totals must be equal,
@@ -47,7 +24,6 @@ static void check_statfs_series(const char *text, const char *labels, const char
                                 const struct statfs *a, const struct statfs *b, double ro)
 {
     char series[512];
-    double v;
     double bs = (double)a->f_bsize;
     struct {
         const char *name;
@@ -63,11 +39,11 @@ static void check_statfs_series(const char *text, const char *labels, const char
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         snprintf(series, sizeof(series), "%s%s", want[i].name, labels);
-        cr_assert(line_value(text, series, &v), "no %s (%s) in\n%s", series, path, text);
+        double v = harness_sample(text, series);
         double lo = (want[i].va < want[i].vb ? want[i].va : want[i].vb) - want[i].slack;
         double hi = (want[i].va > want[i].vb ? want[i].va : want[i].vb) + want[i].slack;
-        cr_assert(v >= lo && v <= hi, "%s = %.17g, statfs says %.17g..%.17g", series, v, want[i].va,
-                  want[i].vb);
+        cr_assert(v >= lo && v <= hi, "%s = %.17g, statfs of %s says %.17g..%.17g", series, v, path,
+                  want[i].va, want[i].vb);
     }
 }
 
@@ -80,16 +56,16 @@ static void fixture_statfs(const char *rel, struct statfs *out)
 
 Test(plugins_filesystem, ok)
 {
-    struct statfs a_root, a_data, a_run, a_backup, b_root, b_data, b_run, b_backup;
+    struct statfs a_root, a_data, a_cache, a_backup, b_root, b_data, b_cache, b_backup;
     fixture_statfs("filesystem/ok/root", &a_root);
     fixture_statfs("filesystem/ok/root/data", &a_data);
-    fixture_statfs("filesystem/ok/root/run", &a_run);
-    fixture_statfs("filesystem/ok/root/mnt/backup disk", &a_backup);
+    fixture_statfs("filesystem/ok/root/srv/cache", &a_cache);
+    fixture_statfs("filesystem/ok/root/srv/backup disk", &a_backup);
     struct harness_result r = harness_run("filesystem", "filesystem/ok", NULL);
     fixture_statfs("filesystem/ok/root", &b_root);
     fixture_statfs("filesystem/ok/root/data", &b_data);
-    fixture_statfs("filesystem/ok/root/run", &b_run);
-    fixture_statfs("filesystem/ok/root/mnt/backup disk", &b_backup);
+    fixture_statfs("filesystem/ok/root/srv/cache", &b_cache);
+    fixture_statfs("filesystem/ok/root/srv/backup disk", &b_backup);
     cr_assert_eq(r.rc, 0, "%s", r.errmsg);
     const char *t = r.text;
 
@@ -116,26 +92,26 @@ Test(plugins_filesystem, ok)
 
     check_statfs_series(t, MP_ROOT, "/", &a_root, &b_root, 0);
     check_statfs_series(t, MP_DATA, "/data", &a_data, &b_data, 1);
-    check_statfs_series(t, MP_RUN, "/run", &a_run, &b_run, 0);
-    check_statfs_series(t, MP_BACKUP, "/mnt/backup disk", &a_backup, &b_backup, 0);
+    check_statfs_series(t, MP_CACHE, "/srv/cache", &a_cache, &b_cache, 0);
+    check_statfs_series(t, MP_BACKUP, "/srv/backup disk", &a_backup, &b_backup, 0);
 
     /* statfs fails: device_error 1 and nothing else */
     cr_assert(harness_has_line(t, "node_filesystem_device_error" MP_GONE " 1"), "%s", t);
     cr_assert(harness_has_line(t, "node_filesystem_device_error" MP_TAB " 1"), "%s", t);
-    cr_assert_eq(count_lines_with(t, "mountpoint=\"/srv/gone\""), 1, "%s", t);
-    cr_assert_eq(count_lines_with(t, "mountpoint=\"/mnt/tab\tdir\""), 1, "%s", t);
+    cr_assert_eq(harness_count_lines(t, "mountpoint=\"/srv/gone\""), 1, "%s", t);
+    cr_assert_eq(harness_count_lines(t, "mountpoint=\"/srv/tab\tdir\""), 1, "%s", t);
 
     /* the duplicate / is exported once; 6 mounts in all, 4 of them with 7 series
      */
-    cr_assert_eq(count_lines_with(t, "mountpoint=\"/\""), 7, "%s", t);
-    cr_assert_eq(count_lines_with(t, "\nnode_filesystem_device_error{"), 6, "%s", t);
-    cr_assert_eq(count_lines_with(t, "\nnode_filesystem_size_bytes{"), 4, "%s", t);
+    cr_assert_eq(harness_count_lines(t, "mountpoint=\"/\""), 7, "%s", t);
+    cr_assert_eq(harness_count_prefix(t, "node_filesystem_device_error{"), 6, "%s", t);
+    cr_assert_eq(harness_count_prefix(t, "node_filesystem_size_bytes{"), 4, "%s", t);
 
     /* excluded by mount point or by type */
     cr_assert_null(strstr(t, "/proc"));
     cr_assert_null(strstr(t, "/sys"));
     cr_assert_null(strstr(t, "mountpoint=\"/dev"));
-    cr_assert_null(strstr(t, "/run/netns"));
+    cr_assert_null(strstr(t, "/srv/netns"));
     cr_assert_null(strstr(t, "docker"));
     cr_assert_null(strstr(t, "credentials"));
     harness_free(&r);
@@ -174,20 +150,22 @@ Test(plugins_filesystem, missing)
 
 Test(plugins_filesystem, mount_points_exclude)
 {
-    /* Only /data and paths under /mnt are excluded now: /proc and /sys come
-     * back (their statfs at the fixture root fails), /run stays. */
-    const char *opts[] = {"mount-points-exclude=^/(data|mnt)($|/)", NULL};
+    /* Only /data and /srv/backup* and /srv/tab* are excluded now: what the
+     * default excludes comes back (/run/credentials, whose statfs at the
+     * fixture root fails), /srv/cache stays. */
+    const char *opts[] = {"mount-points-exclude=^/(data|srv/(backup|tab)[^/]*)($|/)", NULL};
     struct harness_result r = harness_run("filesystem", "filesystem/ok", opts);
     cr_assert_eq(r.rc, 0, "%s", r.errmsg);
     cr_assert_null(strstr(r.text, "mountpoint=\"/data\""), "%s", r.text);
-    cr_assert_null(strstr(r.text, "mountpoint=\"/mnt"), "%s", r.text);
+    cr_assert_null(strstr(r.text, "mountpoint=\"/srv/backup"), "%s", r.text);
+    cr_assert_null(strstr(r.text, "mountpoint=\"/srv/tab"), "%s", r.text);
     cr_assert(harness_has_line(r.text, "node_filesystem_device_error{device=\"ramfs\",fstype="
                                        "\"ramfs\",mountpoint=\"/run/credentials/"
                                        "systemd-sysusers.service\"} 1"),
               "%s", r.text);
     cr_assert(harness_has_line(r.text, "node_filesystem_device_error{device=\"/dev/vda1\","
                                        "fstype=\"ext4\",mountpoint=\"/\"} 0"));
-    cr_assert(harness_has_line(r.text, "node_filesystem_device_error" MP_RUN " 0"));
+    cr_assert(harness_has_line(r.text, "node_filesystem_device_error" MP_CACHE " 0"));
     /* types are still excluded */
     cr_assert_null(strstr(r.text, "mountpoint=\"/proc\""), "%s", r.text);
     cr_assert_null(strstr(r.text, "cgroup"), "%s", r.text);
@@ -203,10 +181,10 @@ Test(plugins_filesystem, fs_types_exclude)
     cr_assert_null(strstr(r.text, "tmpfs"), "%s", r.text);
     cr_assert(harness_has_line(r.text, "node_filesystem_device_error" MP_DATA " 0"));
     cr_assert(harness_has_line(r.text, "node_filesystem_device_error" MP_TAB " 1"));
-    /* nsfs is not excluded any more; /run/netns/blue does not exist in the
+    /* nsfs is not excluded any more; /srv/netns/blue does not exist in the
      * fixture */
     cr_assert(harness_has_line(r.text, "node_filesystem_device_error{device=\"nsfs\",fstype="
-                                       "\"nsfs\",mountpoint=\"/run/netns/blue\"} 1"),
+                                       "\"nsfs\",mountpoint=\"/srv/netns/blue\"} 1"),
               "%s", r.text);
     harness_free(&r);
 }
@@ -223,11 +201,11 @@ Test(plugins_filesystem, empty_pattern_excludes_everything)
 
 Test(plugins_filesystem, deprecated_option_names)
 {
-    const char *old[] = {"ignored-mount-points=^/(data|mnt|run)($|/)", NULL};
+    const char *old[] = {"ignored-mount-points=^/(data|srv/cache)($|/)", NULL};
     struct harness_result r = harness_run("filesystem", "filesystem/ok", old);
     cr_assert_eq(r.rc, 0, "%s", r.errmsg);
     cr_assert_null(strstr(r.text, "mountpoint=\"/data\""), "%s", r.text);
-    cr_assert_null(strstr(r.text, "mountpoint=\"/run\""), "%s", r.text);
+    cr_assert_null(strstr(r.text, "mountpoint=\"/srv/cache\""), "%s", r.text);
     cr_assert(harness_has_line(r.text, "node_filesystem_device_error" MP_GONE " 1"), "%s", r.text);
     harness_free(&r);
 
@@ -261,6 +239,50 @@ Test(plugins_filesystem, rootfs_prefix_is_stripped)
     harness_free(&r);
 }
 
+/* The default mount-points-exclude is Debian's node_exporter 1.5 default:
+ * it excludes /run, /mnt and /media and what is below them, and only them. */
+Test(plugins_filesystem, default_excludes_run_mnt_media)
+{
+    const struct plg_collector *col = plg_find_collector("filesystem");
+    cr_assert_not_null(col);
+    cr_assert_str_eq(col->options[0].name, "mount-points-exclude");
+    cr_assert_str_eq(col->options[0].def, "^/(dev|proc|run|sys|mnt|media|var/lib/docker/.+|"
+                                          "var/lib/containers/storage/.+)($|/)");
+
+    struct harness_result r = harness_run("filesystem", "filesystem/debian", NULL);
+    cr_assert_eq(r.rc, 0, "%s", r.errmsg);
+    const char *t = r.text;
+    const char *const gone[] = {"mountpoint=\"/run\"",   "mountpoint=\"/run/",
+                                "mountpoint=\"/mnt\"",   "mountpoint=\"/mnt/",
+                                "mountpoint=\"/media\"", "mountpoint=\"/media/"};
+    for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)
+        cr_assert_null(strstr(t, gone[i]), "%s in\n%s", gone[i], t);
+    /* names that merely start like them, and /media below another directory,
+     * are exported (they do not exist under the fixture root: device_error 1) */
+    cr_assert(harness_has_line(t, "node_filesystem_device_error{device=\"/dev/vdd1\",fstype="
+                                  "\"ext4\",mountpoint=\"/srv/media\"} 1"),
+              "%s", t);
+    cr_assert(harness_has_line(t, "node_filesystem_device_error{device=\"/dev/vde1\",fstype="
+                                  "\"ext4\",mountpoint=\"/runner\"} 1"),
+              "%s", t);
+    cr_assert(harness_has_line(t, "node_filesystem_device_error{device=\"/dev/vdf1\",fstype="
+                                  "\"xfs\",mountpoint=\"/mntdata\"} 1"),
+              "%s", t);
+    cr_assert(harness_has_line(t, "node_filesystem_device_error" MP_ROOT " 0"), "%s", t);
+    cr_assert_eq(harness_count_prefix(t, "node_filesystem_device_error{"), 4, "%s", t);
+    harness_free(&r);
+
+    /* with upstream's default they are all exported */
+    const char *upstream[] = {
+        "mount-points-exclude=^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|"
+        "var/lib/containers/storage/.+)($|/)",
+        NULL};
+    r = harness_run("filesystem", "filesystem/debian", upstream);
+    cr_assert_eq(r.rc, 0, "%s", r.errmsg);
+    cr_assert_eq(harness_count_prefix(r.text, "node_filesystem_device_error{"), 11, "%s", r.text);
+    harness_free(&r);
+}
+
 Test(plugins_filesystem, bad_options)
 {
     const char *timeout[] = {"mount-timeout=soon", NULL};
@@ -273,42 +295,13 @@ Test(plugins_filesystem, bad_options)
     cr_assert_eq(r.rc, -EINVAL);
     harness_free(&r);
 
-    const char *delay[] = {"statfs-test-delay=/mnt/slow", NULL};
+    const char *delay[] = {"statfs-test-delay=/srv/slow", NULL};
     r = harness_run("filesystem", "filesystem/ok", delay);
     cr_assert_eq(r.rc, -EINVAL);
     harness_free(&r);
 }
 
 /* ---- stuck mounts: several cycles on one collector instance ------------- */
-
-struct cycle {
-    int rc;
-    double ms;
-    char *text;
-};
-
-static struct cycle run_cycle(const struct plg_collector *col, void *state,
-                              const struct plg_paths *paths)
-{
-    struct cycle cy = {0};
-    struct exp_builder *b = exp_builder_create();
-    cr_assert_not_null(b);
-    struct plg_collect c = {.b = b, .paths = paths};
-    int64_t t0 = cn_mono_ns();
-    cy.rc = col->collect(state, &c);
-    cy.ms = (double)(cn_mono_ns() - t0) / 1e6;
-    cr_assert_eq(exp_builder_error(b), 0);
-    exp_builder_finish(b);
-    size_t n;
-    struct exp_family *const *fams = exp_builder_families(b, &n);
-    struct cn_buf out;
-    cn_buf_init(&out);
-    exp_encode(&out, fams, n, EXP_FMT_TEXT);
-    cy.text = strdup(cn_buf_cstr(&out));
-    cn_buf_free(&out);
-    exp_builder_unref(b);
-    return cy;
-}
 
 static void sleep_until_ms(int64_t t0_ns, int ms)
 {
@@ -319,51 +312,32 @@ static void sleep_until_ms(int64_t t0_ns, int ms)
 }
 
 #define AFTER "{device=\"tmpfs\",fstype=\"tmpfs\",mountpoint=\"/srv/after\"}"
-#define SLOW "{device=\"nfs.example.com:/export/home\",fstype=\"nfs4\",mountpoint=\"/mnt/slow\"}"
-
-struct stuck_env {
-    char proc[PATH_MAX], root[PATH_MAX];
-    struct plg_paths paths;
-    const struct plg_collector *col;
-    const char *values[8];
-    void *state;
-    int64_t t0;
-};
+#define SLOW "{device=\"nfs.example.com:/export/home\",fstype=\"nfs4\",mountpoint=\"/srv/slow\"}"
 
 /* Starts a filesystem collector on the stuck fixture whose statfs of
- * /mnt/slow hangs until the delay_opt duration after init, with the given
- * mount timeout. */
-static void stuck_start(struct stuck_env *e, const char *delay_opt, const char *timeout)
+ * /srv/slow hangs until the delay_opt duration after init, with the given
+ * mount timeout; *t0 is when it was started. */
+static void stuck_start(struct harness_instance *h, const char *delay, const char *timeout,
+                        int64_t *t0)
 {
-    memset(e, 0, sizeof(*e));
-    harness_fixture(e->proc, "filesystem/stuck/proc");
-    harness_fixture(e->root, "filesystem/stuck/root");
-    e->paths = (struct plg_paths){.procfs = e->proc,
-                                  .sysfs = "/nonexistent/sys",
-                                  .rootfs = e->root,
-                                  .udev_data = "/nonexistent/udev"};
-    e->col = plg_find_collector("filesystem");
-    cr_assert_not_null(e->col);
-    for (size_t i = 0; e->col->options[i].name; i++) {
-        if (strcmp(e->col->options[i].name, "mount-timeout") == 0)
-            e->values[i] = timeout;
-        if (strcmp(e->col->options[i].name, "statfs-test-delay") == 0)
-            e->values[i] = delay_opt;
-    }
-    struct plg_config cfg = {.paths = &e->paths, .collector = e->col, .values = e->values};
-    e->t0 = cn_mono_ns();
-    cr_assert_eq(e->col->init(&cfg, &e->state), 0);
+    char d[64], t[64];
+    snprintf(d, sizeof(d), "statfs-test-delay=%s", delay);
+    snprintf(t, sizeof(t), "mount-timeout=%s", timeout);
+    const char *opts[] = {d, t, NULL};
+    *t0 = cn_mono_ns();
+    harness_start(h, "filesystem", "filesystem/stuck", opts);
 }
 
 Test(plugins_filesystem, stuck_mount_times_out_and_recovers)
 {
-    struct stuck_env e;
-    stuck_start(&e, "/mnt/slow:900ms", "200ms");
+    struct harness_instance h;
+    int64_t t0;
+    stuck_start(&h, "/srv/slow:900ms", "200ms", &t0);
 
-    /* Cycle 1: the statfs of /mnt/slow hangs; collect gives up after the
+    /* Cycle 1: the statfs of /srv/slow hangs; collect gives up after the
      * 200ms timeout instead of waiting 900ms, and reports the mount with
      * device_error 1 only. The healthy mount is reported normally. */
-    struct cycle c1 = run_cycle(e.col, e.state, &e.paths);
+    struct harness_result c1 = harness_cycle(&h, NULL);
     cr_assert_eq(c1.rc, 0);
     cr_assert(c1.ms >= 190 && c1.ms < 600, "cycle 1 took %.1fms", c1.ms);
     cr_assert(harness_has_line(c1.text, "node_filesystem_device_error" SLOW " 1"), "%s", c1.text);
@@ -378,7 +352,7 @@ Test(plugins_filesystem, stuck_mount_times_out_and_recovers)
 
     /* Cycle 2: the mount is stuck; it is not statfs'ed again (so this
      * cycle does not wait for the timeout) and still reports the error. */
-    struct cycle c2 = run_cycle(e.col, e.state, &e.paths);
+    struct harness_result c2 = harness_cycle(&h, NULL);
     cr_assert_eq(c2.rc, 0);
     cr_assert(c2.ms < 150, "cycle 2 took %.1fms: the stuck mount was statfs'ed", c2.ms);
     cr_assert(harness_has_line(c2.text, "node_filesystem_device_error" SLOW " 1"), "%s", c2.text);
@@ -387,56 +361,59 @@ Test(plugins_filesystem, stuck_mount_times_out_and_recovers)
 
     /* Cycle 3, after the hung statfs returned: the mark is cleared and the
      * mount is reported normally again. */
-    sleep_until_ms(e.t0, 1100);
-    struct cycle c3 = run_cycle(e.col, e.state, &e.paths);
+    sleep_until_ms(t0, 1100);
+    struct harness_result c3 = harness_cycle(&h, NULL);
     cr_assert_eq(c3.rc, 0);
     cr_assert(c3.ms < 150, "cycle 3 took %.1fms", c3.ms);
     cr_assert(harness_has_line(c3.text, "node_filesystem_device_error" SLOW " 0"), "%s", c3.text);
     cr_assert(strstr(c3.text, "node_filesystem_size_bytes" SLOW " ") != NULL, "%s", c3.text);
     cr_assert(harness_has_line(c3.text, "node_filesystem_readonly" SLOW " 0"), "%s", c3.text);
 
-    e.col->destroy(e.state);
-    free(c1.text);
-    free(c2.text);
-    free(c3.text);
+    harness_stop(&h);
+    harness_free(&c1);
+    harness_free(&c2);
+    harness_free(&c3);
 }
 
 Test(plugins_filesystem, destroy_with_a_statfs_still_blocked)
 {
     /* The helper outlives the collector: the state must stay valid until it
      * returns, then be freed by it (ASan/LSan check both). */
-    struct stuck_env e;
-    stuck_start(&e, "/mnt/slow:500ms", "200ms");
-    struct cycle c1 = run_cycle(e.col, e.state, &e.paths);
+    struct harness_instance h;
+    int64_t t0;
+    stuck_start(&h, "/srv/slow:500ms", "200ms", &t0);
+    struct harness_result c1 = harness_cycle(&h, NULL);
     cr_assert(harness_has_line(c1.text, "node_filesystem_device_error" SLOW " 1"), "%s", c1.text);
     int64_t t = cn_mono_ns();
-    e.col->destroy(e.state);
+    harness_stop(&h);
     cr_assert((double)(cn_mono_ns() - t) / 1e6 < 100, "destroy waited for the hung statfs");
-    free(c1.text);
-    sleep_until_ms(e.t0, 800);
+    harness_free(&c1);
+    sleep_until_ms(t0, 800);
 }
 
 Test(plugins_filesystem, slow_statfs_within_timeout_is_reported)
 {
     /* A statfs slower than usual but within the timeout is waited for. */
-    struct stuck_env e;
-    stuck_start(&e, "/mnt/slow:80ms", "200ms");
-    struct cycle c1 = run_cycle(e.col, e.state, &e.paths);
+    struct harness_instance h;
+    int64_t t0;
+    stuck_start(&h, "/srv/slow:80ms", "200ms", &t0);
+    struct harness_result c1 = harness_cycle(&h, NULL);
     cr_assert_eq(c1.rc, 0);
     cr_assert(c1.ms >= 60, "cycle took %.1fms: the delay seam did not apply", c1.ms);
     cr_assert(harness_has_line(c1.text, "node_filesystem_device_error" SLOW " 0"), "%s", c1.text);
-    e.col->destroy(e.state);
-    free(c1.text);
+    harness_stop(&h);
+    harness_free(&c1);
 }
 
 Test(plugins_filesystem, zero_timeout_waits_without_limit)
 {
-    struct stuck_env e;
-    stuck_start(&e, "/mnt/slow:300ms", "0");
-    struct cycle c1 = run_cycle(e.col, e.state, &e.paths);
+    struct harness_instance h;
+    int64_t t0;
+    stuck_start(&h, "/srv/slow:300ms", "0", &t0);
+    struct harness_result c1 = harness_cycle(&h, NULL);
     cr_assert_eq(c1.rc, 0);
     cr_assert(c1.ms >= 250, "cycle took %.1fms: it did not wait for the slow statfs", c1.ms);
     cr_assert(harness_has_line(c1.text, "node_filesystem_device_error" SLOW " 0"), "%s", c1.text);
-    e.col->destroy(e.state);
-    free(c1.text);
+    harness_stop(&h);
+    harness_free(&c1);
 }

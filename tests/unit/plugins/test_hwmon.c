@@ -15,23 +15,11 @@
 
 #include "harness.h"
 
-static char *expected(const char *rel)
-{
-    char path[PATH_MAX];
-    struct cn_buf b;
-    cn_buf_init(&b);
-    harness_fixture(path, rel);
-    cr_assert_eq(cn_read_file_buf(path, &b, 1 << 20), 0, "cannot read %s", path);
-    char *s = strdup(cn_buf_cstr(&b));
-    cn_buf_free(&b);
-    return s;
-}
-
 Test(plugins_hwmon, ok)
 {
     struct harness_result r = harness_run("hwmon", "hwmon/ok", NULL);
     cr_assert_eq(r.rc, 0, "%s", r.errmsg);
-    char *want = expected("hwmon/ok/expected.prom");
+    char *want = harness_read_fixture("hwmon/ok/expected.prom");
     cr_assert_str_eq(r.text, want);
     free(want);
     harness_free(&r);
@@ -69,7 +57,7 @@ Test(plugins_hwmon, garbage)
     cr_assert_eq(r.rc, -ENOTDIR, "%d %s", r.rc, r.errmsg);
     cr_assert_not(r.nodata);
     cr_assert(strstr(r.errmsg, "hwmon1/device") != NULL, "%s", r.errmsg);
-    char *want = expected("hwmon/garbage/expected.prom");
+    char *want = harness_read_fixture("hwmon/garbage/expected.prom");
     cr_assert_str_eq(r.text, want);
     free(want);
     harness_free(&r);
@@ -87,23 +75,16 @@ Test(plugins_hwmon, missing)
 Test(plugins_hwmon, class_not_a_directory)
 {
     /* Anything but ENOENT on class/hwmon is a real failure, not "no data". */
-    char tmpl[] = "/tmp/cairn-hwmon-XXXXXX", path[PATH_MAX];
-    cr_assert_not_null(mkdtemp(tmpl));
-    snprintf(path, sizeof(path), "%s/class", tmpl);
-    cr_assert_eq(mkdir(path, 0755), 0);
+    char tmpl[PATH_MAX], path[PATH_MAX + 16];
+    harness_tmpdir(tmpl, "hwmon");
     snprintf(path, sizeof(path), "%s/class/hwmon", tmpl);
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    fclose(f);
+    harness_write_file(path, "");
     struct plg_paths paths = {.procfs = "/nonexistent",
                               .sysfs = tmpl,
                               .rootfs = "/nonexistent",
                               .udev_data = "/nonexistent"};
     struct harness_result r = harness_run_paths("hwmon", &paths, NULL);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/class", tmpl);
-    rmdir(path);
-    rmdir(tmpl);
+    harness_rmtree(tmpl);
     cr_assert_eq(r.rc, -ENOTDIR, "%d %s", r.rc, r.errmsg);
     cr_assert_not(r.nodata);
     cr_assert_str_eq(r.text, "");

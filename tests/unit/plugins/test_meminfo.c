@@ -4,20 +4,6 @@
 
 #include "harness.h"
 
-static int count_prefix(const char *text, const char *prefix)
-{
-    int n = 0;
-    size_t len = strlen(prefix);
-    for (const char *p = text; p && *p;) {
-        if (strncmp(p, prefix, len) == 0)
-            n++;
-        p = strchr(p, '\n');
-        if (p)
-            p++;
-    }
-    return n;
-}
-
 Test(plugins_meminfo, ok)
 {
     struct harness_result r = harness_run("meminfo", "meminfo/ok", NULL);
@@ -43,8 +29,8 @@ Test(plugins_meminfo, ok)
     for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
         cr_assert(harness_has_line(r.text, lines[i]), "missing %s in\n%s", lines[i], r.text);
     /* one family per line of the file, all gauges */
-    cr_assert_eq(count_prefix(r.text, "# TYPE node_memory_"), 54);
-    cr_assert_eq(count_prefix(r.text, "node_memory_"), 54);
+    cr_assert_eq(harness_count_prefix(r.text, "# TYPE node_memory_"), 54);
+    cr_assert_eq(harness_count_prefix(r.text, "node_memory_"), 54);
     cr_assert_null(strstr(r.text, " counter\n"));
     harness_free(&r);
 }

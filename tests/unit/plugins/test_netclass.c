@@ -254,71 +254,34 @@ static int count_fds(void)
     return n;
 }
 
-struct netclass_run {
-    const struct plg_collector *col;
-    void *state;
-    struct plg_paths paths;
-    char sys[PATH_MAX + 8];
-};
-
-static void run_start(struct netclass_run *r, const char *const *values)
+/* One cycle on h; returns the text (malloc'd), its rc in *rc and its message
+ * in errmsg (if not NULL). */
+static char *run_cycle(struct harness_instance *h, int *rc, char *errmsg)
 {
-    r->col = plg_find_collector("netclass");
-    cr_assert_not_null(r->col);
-    r->paths = (struct plg_paths){.procfs = "/nonexistent", .sysfs = r->sys, .rootfs = "/"};
-    struct plg_config cfg = {.paths = &r->paths, .collector = r->col, .values = values};
-    r->state = NULL;
-    cr_assert_eq(r->col->init(&cfg, &r->state), 0);
-}
-
-/* One cycle with sysfs at `sys`; returns the text (malloc'd), rc and message. */
-static char *run_cycle(struct netclass_run *r, const char *sys, int *rc, char *errmsg)
-{
-    snprintf(r->sys, sizeof(r->sys), "%s", sys);
-    struct exp_builder *b = exp_builder_create();
-    struct plg_collect c = {.b = b, .paths = &r->paths};
-    *rc = r->col->collect(r->state, &c);
+    struct harness_result r = harness_cycle(h, NULL);
+    *rc = r.rc;
     if (errmsg)
-        memcpy(errmsg, c.errmsg, sizeof(c.errmsg));
-    cr_assert_eq(exp_builder_error(b), 0);
-    exp_builder_finish(b);
-    size_t n;
-    struct exp_family *const *fams = exp_builder_families(b, &n);
-    struct cn_buf out;
-    cn_buf_init(&out);
-    exp_encode(&out, fams, n, EXP_FMT_TEXT);
-    char *text = strdup(cn_buf_cstr(&out));
-    cn_buf_free(&out);
-    exp_builder_unref(b);
-    return text;
-}
-
-static char *fixture_sys(char *out, const char *fixture)
-{
-    char base[PATH_MAX];
-    snprintf(out, PATH_MAX + 8, "%s/sys", harness_fixture(base, fixture));
-    return out;
+        memcpy(errmsg, r.errmsg, sizeof(r.errmsg));
+    return r.text;
 }
 
 /* Later cycles read through the kept fds and see the same values; destroy
  * closes every one of them. */
 Test(plugins_netclass, cycles_cached)
 {
-    char sys[PATH_MAX + 8];
-    fixture_sys(sys, "netclass/ok");
     int before = count_fds();
-    struct netclass_run r;
-    run_start(&r, NULL);
+    struct harness_instance h;
+    harness_start(&h, "netclass", "netclass/ok", NULL);
     for (int i = 0; i < 3; i++) {
         int rc;
-        char *text = run_cycle(&r, sys, &rc, NULL);
+        char *text = run_cycle(&h, &rc, NULL);
         cr_assert_eq(rc, 0);
         cr_assert_str_eq(text, netclass_ok_text, "cycle %d", i);
         free(text);
         /* eth0 22 files, lo 20, ifb0 17, enp1s0 22 */
         cr_assert_eq(count_fds(), before + 81, "cycle %d: %d fds", i, count_fds() - before);
     }
-    r.col->destroy(r.state);
+    harness_stop(&h);
     cr_assert_eq(count_fds(), before);
 }
 
@@ -330,20 +293,18 @@ Test(plugins_netclass, cycles_fd_limit)
     low = old;
     low.rlim_cur = 128; /* budget 16 fds: less than one interface */
     cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
-    char sys[PATH_MAX + 8];
-    fixture_sys(sys, "netclass/ok");
     int before = count_fds();
-    struct netclass_run r;
-    run_start(&r, NULL);
+    struct harness_instance h;
+    harness_start(&h, "netclass", "netclass/ok", NULL);
     for (int i = 0; i < 2; i++) {
         int rc;
-        char *text = run_cycle(&r, sys, &rc, NULL);
+        char *text = run_cycle(&h, &rc, NULL);
         cr_assert_eq(rc, 0);
         cr_assert_str_eq(text, netclass_ok_text);
         free(text);
         cr_assert_eq(count_fds(), before);
     }
-    r.col->destroy(r.state);
+    harness_stop(&h);
     setrlimit(RLIMIT_NOFILE, &old);
 }
 
@@ -351,22 +312,22 @@ Test(plugins_netclass, cycles_fd_limit)
  * error shows, and the good tree reads right again afterwards. */
 Test(plugins_netclass, cycles_switch_tree)
 {
-    char ok[PATH_MAX + 8], bad[PATH_MAX + 8], msg[256];
-    fixture_sys(ok, "netclass/ok");
-    fixture_sys(bad, "netclass/garbage");
-    struct netclass_run r;
-    run_start(&r, NULL);
+    char msg[256];
+    struct harness_instance h;
+    harness_start(&h, "netclass", "netclass/ok", NULL);
     int rc;
-    free(run_cycle(&r, ok, &rc, NULL));
+    free(run_cycle(&h, &rc, NULL));
     cr_assert_eq(rc, 0);
-    free(run_cycle(&r, bad, &rc, msg));
+    harness_point(&h, "netclass/garbage");
+    free(run_cycle(&h, &rc, msg));
     cr_assert_eq(rc, -EINVAL);
     cr_assert_not_null(strstr(msg, "invalid value \"abc\""), "%s", msg);
-    char *text = run_cycle(&r, ok, &rc, NULL);
+    harness_point(&h, "netclass/ok");
+    char *text = run_cycle(&h, &rc, NULL);
     cr_assert_eq(rc, 0);
     cr_assert_str_eq(text, netclass_ok_text);
     free(text);
-    r.col->destroy(r.state);
+    harness_stop(&h);
 }
 
 static void sh(const char *cmd)
@@ -379,26 +340,25 @@ static void sh(const char *cmd)
  * inodes, so no interface is reported with another one's values). */
 Test(plugins_netclass, cycles_changes)
 {
-    char tmpl[] = "/tmp/cairn-netclass-XXXXXX";
-    cr_assert_not_null(mkdtemp(tmpl));
-    char src[PATH_MAX + 8], sys[PATH_MAX + 8];
-    fixture_sys(src, "netclass/ok");
+    char tmpl[PATH_MAX], src[PATH_MAX];
+    harness_tmpdir(tmpl, "netclass");
+    harness_fixture(src, "netclass/ok/sys");
     char cmd[3 * PATH_MAX];
     snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s/sys'", src, tmpl);
-    cr_assert_eq(system(cmd), 0);
-    snprintf(sys, sizeof(sys), "%s/sys", tmpl);
+    sh(cmd);
     int before = count_fds();
-    struct netclass_run r;
-    run_start(&r, NULL);
+    struct harness_instance h;
+    harness_start(&h, "netclass", "netclass/ok", NULL);
+    harness_point_dir(&h, tmpl); /* the copy */
     int rc;
-    char *text = run_cycle(&r, sys, &rc, NULL);
+    char *text = run_cycle(&h, &rc, NULL);
     cr_assert_eq(rc, 0);
     cr_assert_str_eq(text, netclass_ok_text);
     free(text);
 
     snprintf(cmd, sizeof(cmd), "echo 1280 > '%s/sys/class/net/eth0/mtu'", tmpl);
     sh(cmd);
-    text = run_cycle(&r, sys, &rc, NULL);
+    text = run_cycle(&h, &rc, NULL);
     cr_assert_eq(rc, 0);
     cr_assert(harness_has_line(text, "node_network_mtu_bytes{device=\"eth0\"} 1280"), "%s", text);
     free(text);
@@ -408,7 +368,7 @@ Test(plugins_netclass, cycles_changes)
              "mv x enp1s0",
              tmpl);
     sh(cmd);
-    text = run_cycle(&r, sys, &rc, NULL);
+    text = run_cycle(&h, &rc, NULL);
     cr_assert_eq(rc, 0);
     cr_assert(harness_has_line(text, "node_network_mtu_bytes{device=\"eth0\"} 9000"), "%s", text);
     cr_assert(harness_has_line(text, "node_network_mtu_bytes{device=\"enp1s0\"} 1280"));
@@ -420,8 +380,7 @@ Test(plugins_netclass, cycles_changes)
     free(text);
     /* eth0 22, enp1s0 22, lo2 20; ifb0's and lo's files are closed */
     cr_assert_eq(count_fds(), before + 64, "%d", count_fds() - before);
-    r.col->destroy(r.state);
+    harness_stop(&h);
     cr_assert_eq(count_fds(), before);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpl);
-    sh(cmd);
+    harness_rmtree(tmpl);
 }

@@ -282,34 +282,18 @@ Test(plugins_netstat, later_section_wins)
 
 /* Runs netstat's collect on one state for each fixture in turn (the field
  * verdicts are cached between cycles) and returns the last cycle's text. */
-static char *netstat_cycles(const char *const *fixtures, const char *const *values)
+static char *netstat_cycles(const char *const *fixtures, const char *const *opts)
 {
-    const struct plg_collector *col = plg_find_collector("netstat");
-    cr_assert_not_null(col);
-    char base[PATH_MAX], proc[PATH_MAX + 8];
-    struct plg_paths paths = {.procfs = proc, .sysfs = "/nonexistent", .rootfs = "/nonexistent"};
-    struct plg_config cfg = {.paths = &paths, .collector = col, .values = values};
-    void *state = NULL;
-    cr_assert_eq(col->init(&cfg, &state), 0);
-    char *text = NULL;
+    struct harness_instance h;
+    harness_start(&h, "netstat", fixtures[0], opts);
+    struct harness_result r = {0};
     for (size_t i = 0; fixtures[i]; i++) {
-        snprintf(proc, sizeof(proc), "%s/proc", harness_fixture(base, fixtures[i]));
-        struct exp_builder *b = exp_builder_create();
-        struct plg_collect c = {.b = b, .paths = &paths};
-        cr_assert_eq(col->collect(state, &c), 0, "%s: %s", fixtures[i], c.errmsg);
-        exp_builder_finish(b);
-        size_t n;
-        struct exp_family *const *fams = exp_builder_families(b, &n);
-        struct cn_buf out;
-        cn_buf_init(&out);
-        exp_encode(&out, fams, n, EXP_FMT_TEXT);
-        free(text);
-        text = strdup(cn_buf_cstr(&out));
-        cn_buf_free(&out);
-        exp_builder_unref(b);
+        harness_free(&r);
+        r = harness_cycle(&h, fixtures[i]);
+        cr_assert_eq(r.rc, 0, "%s: %s", fixtures[i], r.errmsg);
     }
-    col->destroy(state);
-    return text;
+    harness_stop(&h);
+    return r.text;
 }
 
 Test(plugins_netstat, cycles_same_content)
@@ -324,9 +308,9 @@ Test(plugins_netstat, cycles_same_content)
  * positions): cached verdicts must not leak from one layout to the next. */
 Test(plugins_netstat, cycles_changed_layout)
 {
-    const char *const values[] = {"^(Tcp|Ip6|Udp)_"};
+    const char *const opts[] = {"fields=^(Tcp|Ip6|Udp)_", NULL};
     const char *fx1[] = {"netstat/ok", "netstat/dup", NULL};
-    char *text = netstat_cycles(fx1, values);
+    char *text = netstat_cycles(fx1, opts);
     cr_assert(harness_has_line(text, "node_netstat_Udp_Late 78"), "%s", text);
     cr_assert_null(strstr(text, "Bogus"));
     free(text);

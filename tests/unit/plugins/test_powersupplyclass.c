@@ -35,13 +35,7 @@ static size_t sorted_lines(char *s, char **lines, size_t cap)
 
 static void assert_same_lines(const char *got, const char *rel)
 {
-    char path[PATH_MAX];
-    struct cn_buf b;
-    cn_buf_init(&b);
-    harness_fixture(path, rel);
-    cr_assert_eq(cn_read_file_buf(path, &b, 1 << 20), 0, "cannot read %s", path);
-    char *want = strdup(cn_buf_cstr(&b)), *have = strdup(got);
-    cn_buf_free(&b);
+    char *want = harness_read_fixture(rel), *have = strdup(got);
     char *wl[512], *hl[512];
     size_t nw = sorted_lines(want, wl, 512), nh = sorted_lines(have, hl, 512);
     for (size_t i = 0; i < nw && i < nh; i++)
@@ -144,21 +138,16 @@ Test(plugins_powersupplyclass, empty_class)
 {
     /* This VM: class/power_supply exists but is empty -> success, no series.
      * (git keeps no empty directories, so the tree is made here.) */
-    char tmpl[] = "/tmp/cairn-psc-XXXXXX", path[PATH_MAX];
-    cr_assert_not_null(mkdtemp(tmpl));
-    snprintf(path, sizeof(path), "%s/class", tmpl);
-    cr_assert_eq(mkdir(path, 0755), 0);
+    char tmpl[PATH_MAX], path[PATH_MAX + 32];
+    harness_tmpdir(tmpl, "psc");
     snprintf(path, sizeof(path), "%s/class/power_supply", tmpl);
-    cr_assert_eq(mkdir(path, 0755), 0);
+    harness_mkdirs(path);
     struct plg_paths paths = {.procfs = "/nonexistent",
                               .sysfs = tmpl,
                               .rootfs = "/nonexistent",
                               .udev_data = "/nonexistent"};
     struct harness_result r = harness_run_paths("powersupplyclass", &paths, NULL);
-    rmdir(path);
-    snprintf(path, sizeof(path), "%s/class", tmpl);
-    rmdir(path);
-    rmdir(tmpl);
+    harness_rmtree(tmpl);
     cr_assert_eq(r.rc, 0, "%s", r.errmsg);
     cr_assert_str_eq(r.text, "");
     harness_free(&r);

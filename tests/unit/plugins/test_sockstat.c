@@ -19,18 +19,6 @@ static void check_line(const char *text, const char *line)
     cr_assert(harness_has_line(text, line), "missing \"%s\" in\n%s", line, text);
 }
 
-static int count_samples(const char *text)
-{
-    int n = 0;
-    for (const char *p = text; p && *p;) {
-        if (*p != '#')
-            n++;
-        p = strchr(p, '\n');
-        p = p ? p + 1 : NULL;
-    }
-    return n;
-}
-
 static void check_ipv4(const char *text)
 {
     char line[128];
@@ -72,7 +60,7 @@ Test(plugins_sockstat, ok)
     check_line(r.text, "node_sockstat_RAW6_inuse 1");
     check_line(r.text, "node_sockstat_FRAG6_inuse 0");
     check_line(r.text, "node_sockstat_FRAG6_memory 0");
-    cr_assert_eq(count_samples(r.text), 20, "%s", r.text);
+    cr_assert_eq(harness_count_samples(r.text), 20, "%s", r.text);
     harness_free(&r);
 }
 
@@ -82,7 +70,7 @@ Test(plugins_sockstat, ipv4only)
     struct harness_result r = harness_run("sockstat", "sockstat/ipv4only", NULL);
     cr_assert_eq(r.rc, 0, "%s", r.errmsg);
     check_ipv4(r.text);
-    cr_assert_eq(count_samples(r.text), 14, "%s", r.text);
+    cr_assert_eq(harness_count_samples(r.text), 14, "%s", r.text);
     harness_free(&r);
 }
 

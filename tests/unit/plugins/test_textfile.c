@@ -310,10 +310,9 @@ Test(plugins_textfile, directory_entries_named_prom_and_empty_families)
 
 Test(plugins_textfile, empty_directory)
 {
-    char tmpl[] = "/tmp/cairn-textfile-XXXXXX";
-    cr_assert_not_null(mkdtemp(tmpl));
-    struct harness_result r = run_dir(tmpl);
-    rmdir(tmpl);
+    char tmpl[PATH_MAX];
+    struct harness_result r = run_dir(harness_tmpdir(tmpl, "textfile"));
+    harness_rmtree(tmpl);
     cr_assert_eq(r.rc, 0, "%s", r.errmsg);
     cr_assert_str_eq(r.text, ERROR_0);
     harness_free(&r);
@@ -331,19 +330,13 @@ Test(plugins_textfile, missing_directory)
 
 Test(plugins_textfile, file_over_64_mib_is_an_error)
 {
-    char tmpl[] = "/tmp/cairn-textfile-XXXXXX";
-    cr_assert_not_null(mkdtemp(tmpl));
-    char big[64], small[64];
+    char tmpl[PATH_MAX], big[PATH_MAX + 16], small[PATH_MAX + 16];
+    harness_tmpdir(tmpl, "textfile");
     snprintf(big, sizeof(big), "%s/big.prom", tmpl);
     snprintf(small, sizeof(small), "%s/small.prom", tmpl);
-    int fd = open(big, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    cr_assert_geq(fd, 0);
-    cr_assert_eq(ftruncate(fd, (64 << 20) + 1), 0); /* sparse */
-    close(fd);
-    FILE *f = fopen(small, "w");
-    cr_assert_not_null(f);
-    fputs("small 1\n", f);
-    fclose(f);
+    harness_write_file(big, "");
+    cr_assert_eq(truncate(big, (64 << 20) + 1), 0); /* sparse */
+    harness_write_file(small, "small 1\n");
     char *ms = mtime_line(small), *want;
     cr_assert_gt(asprintf(&want,
                           MTIME_HEAD "%s" ERROR_1 "# HELP small Metric read from %s\n"
@@ -352,9 +345,7 @@ Test(plugins_textfile, file_over_64_mib_is_an_error)
                           ms, small),
                  0);
     struct harness_result r = run_dir(tmpl);
-    unlink(big);
-    unlink(small);
-    rmdir(tmpl);
+    harness_rmtree(tmpl);
     cr_assert_eq(r.rc, 0, "%s", r.errmsg);
     cr_assert_str_eq(r.text, want);
     harness_free(&r);
@@ -362,33 +353,23 @@ Test(plugins_textfile, file_over_64_mib_is_an_error)
     free(ms);
 }
 
-/* Runs one collect cycle of an initialised textfile collector. */
-static int cycle(const struct plg_collector *col, void *state, const struct plg_paths *paths)
-{
-    struct exp_builder *b = exp_builder_create();
-    struct plg_collect c = {.b = b, .paths = paths};
-    int rc = col->collect(state, &c);
-    exp_builder_unref(b);
-    return rc;
-}
-
 Test(plugins_textfile, a_failing_file_is_logged_once)
 {
-    char d[PATH_MAX], logpath[] = "/tmp/cairn-textfile-log-XXXXXX";
+    char d[PATH_MAX], opt[PATH_MAX + 16], logpath[] = "/tmp/cairn-textfile-log-XXXXXX";
     harness_fixture(d, "textfile/malformed");
     int fd = mkstemp(logpath);
     cr_assert_geq(fd, 0);
     cn_log_set_fd(fd);
-    const struct plg_collector *col = plg_find_collector("textfile");
-    cr_assert_not_null(col);
-    const char *values[] = {d, NULL};
-    struct plg_paths paths = {"/proc", "/sys", "/", "/run/udev/data"};
-    struct plg_config cfg = {.paths = &paths, .collector = col, .values = values};
-    void *state = NULL;
-    cr_assert_eq(col->init(&cfg, &state), 0);
-    cr_assert_eq(cycle(col, state, &paths), 0);
-    cr_assert_eq(cycle(col, state, &paths), 0);
-    col->destroy(state);
+    snprintf(opt, sizeof(opt), "directory=%s", d);
+    const char *opts[] = {opt, NULL};
+    struct harness_instance h;
+    harness_start(&h, "textfile", "textfile/malformed", opts);
+    for (int i = 0; i < 2; i++) {
+        struct harness_result r = harness_cycle(&h, NULL);
+        cr_assert_eq(r.rc, 0);
+        harness_free(&r);
+    }
+    harness_stop(&h);
     char buf[4096] = {0};
     ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
     close(fd);
@@ -403,16 +384,12 @@ Test(plugins_textfile, a_failing_file_is_logged_once)
 
 Test(plugins_textfile, fifo_is_refused_instead_of_blocking, .timeout = 10)
 {
-    char tmpl[] = "/tmp/cairn-textfile-XXXXXX";
-    cr_assert_not_null(mkdtemp(tmpl));
-    char fifo[64], ok[64];
+    char tmpl[PATH_MAX], fifo[PATH_MAX + 16], ok[PATH_MAX + 16];
+    harness_tmpdir(tmpl, "textfile");
     snprintf(fifo, sizeof(fifo), "%s/a.prom", tmpl);
     snprintf(ok, sizeof(ok), "%s/b.prom", tmpl);
     cr_assert_eq(mkfifo(fifo, 0644), 0);
-    FILE *f = fopen(ok, "w");
-    cr_assert_not_null(f);
-    fputs("after_fifo 1\n", f);
-    fclose(f);
+    harness_write_file(ok, "after_fifo 1\n");
     char *mo = mtime_line(ok), *want;
     cr_assert_gt(asprintf(&want,
                           "# HELP after_fifo Metric read from %s\n"
@@ -421,9 +398,7 @@ Test(plugins_textfile, fifo_is_refused_instead_of_blocking, .timeout = 10)
                           ok, mo),
                  0);
     struct harness_result r = run_dir(tmpl);
-    unlink(fifo);
-    unlink(ok);
-    rmdir(tmpl);
+    harness_rmtree(tmpl);
     cr_assert_eq(r.rc, 0, "%s", r.errmsg);
     cr_assert_str_eq(r.text, want);
     harness_free(&r);

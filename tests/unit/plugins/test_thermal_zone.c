@@ -10,23 +10,11 @@
 
 #include "harness.h"
 
-static char *expected(const char *rel)
-{
-    char path[PATH_MAX];
-    struct cn_buf b;
-    cn_buf_init(&b);
-    harness_fixture(path, rel);
-    cr_assert_eq(cn_read_file_buf(path, &b, 1 << 20), 0, "cannot read %s", path);
-    char *s = strdup(cn_buf_cstr(&b));
-    cn_buf_free(&b);
-    return s;
-}
-
 Test(plugins_thermal_zone, ok)
 {
     struct harness_result r = harness_run("thermal_zone", "thermal_zone/ok", NULL);
     cr_assert_eq(r.rc, 0, "%s", r.errmsg);
-    char *want = expected("thermal_zone/ok/expected.prom");
+    char *want = harness_read_fixture("thermal_zone/ok/expected.prom");
     cr_assert_str_eq(r.text, want);
     free(want);
     /* millidegrees to degrees, negative values, cur_state -1 (powerclamp) */
@@ -55,7 +43,7 @@ Test(plugins_thermal_zone, garbage_cooling)
     struct harness_result r = harness_run("thermal_zone", "thermal_zone/garbage_cooling", NULL);
     cr_assert_eq(r.rc, -EINVAL);
     cr_assert(strstr(r.errmsg, "cooling_device1/cur_state") != NULL, "%s", r.errmsg);
-    char *want = expected("thermal_zone/garbage_cooling/expected.prom");
+    char *want = harness_read_fixture("thermal_zone/garbage_cooling/expected.prom");
     cr_assert_str_eq(r.text, want);
     free(want);
     harness_free(&r);

@@ -7,33 +7,6 @@
 
 #include "harness.h"
 
-/* Number of lines of text that start with prefix. */
-static int count_prefix(const char *text, const char *prefix)
-{
-    int n = 0;
-    size_t len = strlen(prefix);
-    for (const char *p = text; p && *p;) {
-        if (strncmp(p, prefix, len) == 0)
-            n++;
-        p = strchr(p, '\n');
-        p = p ? p + 1 : NULL;
-    }
-    return n;
-}
-
-/* The value of the sample line "<name> <value>". */
-static double sample_value(const char *text, const char *name)
-{
-    char prefix[128];
-    snprintf(prefix, sizeof(prefix), "\n%s ", name);
-    const char *p = strstr(text, prefix);
-    cr_assert_not_null(p, "no %s in %s", name, text);
-    char *end;
-    double v = strtod(p + strlen(prefix), &end);
-    cr_assert(*end == '\n', "bad value of %s", name);
-    return v;
-}
-
 /* The wall clock and zone, which cannot be asserted exactly. */
 static void check_clock(const char *text)
 {
@@ -44,7 +17,7 @@ static void check_clock(const char *text)
                                      "offset in seconds."));
     cr_assert(harness_has_line(text, "# TYPE node_time_zone_offset_seconds gauge"));
     double now = (double)time(NULL);
-    double v = sample_value(text, "node_time_seconds");
+    double v = harness_sample(text, "node_time_seconds");
     cr_assert(v > now - 60 && v < now + 60, "node_time_seconds %f, now %f", v, now);
 
     time_t t = time(NULL);
@@ -54,7 +27,7 @@ static void check_clock(const char *text)
     snprintf(want, sizeof(want), "node_time_zone_offset_seconds{time_zone=\"%s\"} %ld", tm.tm_zone,
              (long)tm.tm_gmtoff);
     cr_assert(harness_has_line(text, want), "want %s in\n%s", want, text);
-    cr_assert_eq(count_prefix(text, "node_time_zone_offset_seconds{"), 1);
+    cr_assert_eq(harness_count_prefix(text, "node_time_zone_offset_seconds{"), 1);
 }
 
 /* Three sources, named clocksource0, 1 and 10: numbered 0, 1, 2 in name
@@ -82,9 +55,9 @@ Test(plugins_time, ok)
     };
     for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
         cr_assert(harness_has_line(r.text, lines[i]), "missing %s in\n%s", lines[i], r.text);
-    cr_assert_eq(count_prefix(r.text, "node_time_clocksource_available_info{"), 5);
-    cr_assert_eq(count_prefix(r.text, "node_time_clocksource_current_info{"), 3);
-    cr_assert_eq(count_prefix(r.text, "# TYPE "), 4);
+    cr_assert_eq(harness_count_prefix(r.text, "node_time_clocksource_available_info{"), 5);
+    cr_assert_eq(harness_count_prefix(r.text, "node_time_clocksource_current_info{"), 3);
+    cr_assert_eq(harness_count_prefix(r.text, "# TYPE "), 4);
     harness_free(&r);
 }
 
@@ -99,8 +72,8 @@ Test(plugins_time, garbage)
     cr_assert(strstr(r.errmsg, "couldn't get clocksources") != NULL, "%s", r.errmsg);
     cr_assert(strstr(r.errmsg, "clocksource1/current_clocksource") != NULL, "%s", r.errmsg);
     check_clock(r.text);
-    cr_assert_eq(count_prefix(r.text, "# TYPE "), 2, "%s", r.text);
-    cr_assert_eq(count_prefix(r.text, "node_time_clocksource"), 0);
+    cr_assert_eq(harness_count_prefix(r.text, "# TYPE "), 2, "%s", r.text);
+    cr_assert_eq(harness_count_prefix(r.text, "node_time_clocksource"), 0);
     harness_free(&r);
 }
 
@@ -110,7 +83,7 @@ Test(plugins_time, missing)
     struct harness_result r = harness_run("time", "time/missing", NULL);
     cr_assert_eq(r.rc, 0, "%s", r.errmsg);
     check_clock(r.text);
-    cr_assert_eq(count_prefix(r.text, "# TYPE "), 2, "%s", r.text);
-    cr_assert_eq(count_prefix(r.text, "node_time_clocksource"), 0);
+    cr_assert_eq(harness_count_prefix(r.text, "# TYPE "), 2, "%s", r.text);
+    cr_assert_eq(harness_count_prefix(r.text, "node_time_clocksource"), 0);
     harness_free(&r);
 }

@@ -36,19 +36,6 @@ static const struct {
 };
 #define NFAM (sizeof(timex_families) / sizeof(timex_families[0]))
 
-/* The value of the sample line "<name> <value>". */
-static double sample(const char *text, const char *name)
-{
-    char prefix[128];
-    snprintf(prefix, sizeof(prefix), "\n%s ", name);
-    const char *p = strstr(text, prefix);
-    cr_assert_not_null(p, "no sample for %s", name);
-    char *end;
-    double v = strtod(p + strlen(prefix), &end);
-    cr_assert(*end == '\n', "value of %s does not parse", name);
-    return v;
-}
-
 /* adjtimex reads the running kernel, so values are checked for shape and
  * for the fields that do not move (tick, TAI offset, scaling). */
 Test(plugins_timex, live)
@@ -67,21 +54,23 @@ Test(plugins_timex, live)
         snprintf(line, sizeof(line), "# TYPE %s %s", timex_families[i].name,
                  timex_families[i].type);
         cr_assert(harness_has_line(r.text, line), "missing %s", line);
-        (void)sample(r.text, timex_families[i].name);
+        (void)harness_sample(r.text, timex_families[i].name);
     }
     struct timex tx = {0};
     int st = adjtimex(&tx);
     cr_assert(st >= 0);
-    cr_assert_float_eq(sample(r.text, "node_timex_tick_seconds"), (double)tx.tick / 1e6, 1e-12);
-    cr_assert_float_eq(sample(r.text, "node_timex_tai_offset_seconds"), (double)tx.tai, 0);
-    cr_assert_float_eq(sample(r.text, "node_timex_loop_time_constant"), (double)tx.constant, 0);
-    double sync = sample(r.text, "node_timex_sync_status");
+    cr_assert_float_eq(harness_sample(r.text, "node_timex_tick_seconds"), (double)tx.tick / 1e6,
+                       1e-12);
+    cr_assert_float_eq(harness_sample(r.text, "node_timex_tai_offset_seconds"), (double)tx.tai, 0);
+    cr_assert_float_eq(harness_sample(r.text, "node_timex_loop_time_constant"), (double)tx.constant,
+                       0);
+    double sync = harness_sample(r.text, "node_timex_sync_status");
     cr_assert(sync == 0 || sync == 1);
-    double status = sample(r.text, "node_timex_status");
+    double status = harness_sample(r.text, "node_timex_status");
     cr_assert(status >= 0 && status == (double)(long)status);
-    double ratio = sample(r.text, "node_timex_frequency_adjustment_ratio");
+    double ratio = harness_sample(r.text, "node_timex_frequency_adjustment_ratio");
     cr_assert(ratio > 0.999 && ratio < 1.001, "ratio %f", ratio); /* |freq| <= 500 ppm */
-    cr_assert(sample(r.text, "node_timex_maxerror_seconds") >= 0);
-    cr_assert(sample(r.text, "node_timex_estimated_error_seconds") >= 0);
+    cr_assert(harness_sample(r.text, "node_timex_maxerror_seconds") >= 0);
+    cr_assert(harness_sample(r.text, "node_timex_estimated_error_seconds") >= 0);
     harness_free(&r);
 }

@@ -4,18 +4,6 @@
 
 #include "harness.h"
 
-static int count_series(const char *text)
-{
-    int n = 0;
-    for (const char *p = text; p && *p;) {
-        if (*p != '#')
-            n++;
-        p = strchr(p, '\n');
-        p = p ? p + 1 : NULL;
-    }
-    return n;
-}
-
 Test(plugins_zfs, ok)
 {
     struct harness_result r = harness_run("zfs", "zfs/ok", NULL);
@@ -66,7 +54,7 @@ Test(plugins_zfs, ok)
         cr_assert(harness_has_line(t, lines[i]), "missing: %s", lines[i]);
     /* arcstats 50 + zfetch 3 + zil 13 + abd 12 + mirror 7 + fm 4 + dmu_tx 12
      * + io 12 + 3 datasets x 6 + 2 pools x 6 states */
-    cr_assert_eq(count_series(t), 50 + 3 + 13 + 12 + 7 + 4 + 12 + 12 + 18 + 12, "%s", t);
+    cr_assert_eq(harness_count_samples(t), 50 + 3 + 13 + 12 + 7 + 4 + 12 + 12 + 18 + 12, "%s", t);
     /* dataset_name (type 7) is a label, not a metric; only backup has no io */
     cr_assert_null(strstr(t, "dataset_name"));
     cr_assert_null(strstr(t, "node_zfs_zpool_nread{zpool=\"backup\"}"));
