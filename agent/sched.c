@@ -46,6 +46,7 @@ struct instance {
 
     /* Used only by the runner that holds `busy`. */
     void *state;
+    struct plg_files *files;
     bool inited;
     int init_rc;
     char initmsg[200];
@@ -66,6 +67,8 @@ struct instance {
 };
 
 #define NONE SIZE_MAX
+/* Open files a collector may keep between cycles (see plugins/files.c). */
+#define FILES_PER_COLLECTOR 32
 
 struct runner {
     atomic_int refs;
@@ -105,6 +108,7 @@ static void instance_unref(struct instance *in)
     if (!in || atomic_fetch_sub(&in->refs, 1) != 1)
         return;
     exp_builder_unref(in->result);
+    plg_files_destroy(in->files);
     for (size_t i = 0; i < in->nvalues; i++)
         free((char *)in->values[i]);
     free(in->values);
@@ -138,7 +142,7 @@ static void instance_run(struct instance *in, uint64_t cycle)
         in->inited = true;
     }
     struct exp_builder *b = exp_builder_create();
-    struct plg_collect c = {.b = b, .paths = &in->paths};
+    struct plg_collect c = {.b = b, .paths = &in->paths, .files = in->files};
     int64_t t0 = cn_mono_ns();
     int rc;
     if (!b) {
@@ -156,6 +160,7 @@ static void instance_run(struct instance *in, uint64_t cycle)
             rc = plg_fail(&c, -EINVAL, "%d duplicate series dropped", dups);
     }
     double dur = (double)(cn_mono_ns() - t0) / 1e9;
+    plg_files_sweep(in->files);
 
     pthread_mutex_lock(&in->lock);
     exp_builder_unref(in->result);
@@ -194,7 +199,8 @@ static int instance_create(const struct plg_collector *col, const struct plg_pat
     while (col->options && col->options[in->nvalues].name)
         in->nvalues++;
     in->values = cn_calloc(in->nvalues + 1, sizeof(char *));
-    int rc = in->values ? dup_paths(&in->paths, paths) : -ENOMEM;
+    in->files = plg_files_create(FILES_PER_COLLECTOR);
+    int rc = in->values && in->files ? dup_paths(&in->paths, paths) : -ENOMEM;
     for (size_t i = 0; !rc && cfg_values && i < in->nvalues; i++) {
         const char *v = cfg_values[i];
         if (v && !(in->values[i] = cn_strdup(v)))

@@ -94,9 +94,12 @@ int plg_config_renamed(const struct plg_config *cfg, const char *name, const cha
  * added before a failure are still exported, and
  * node_scrape_collector_success is 0 for the cycle.
  */
+struct plg_files;
+
 struct plg_collect {
     struct exp_builder *b;
     const struct plg_paths *paths;
+    struct plg_files *files; /* this collector's open files; may be NULL */
     char errmsg[256];
     bool nodata; /* the failure means "this host has no such device" */
 };
@@ -244,6 +247,31 @@ int plg_parse_int(const char *s, size_t n, int base, int bits, int64_t *out);
 int plg_parse_float(const char *s, size_t n, double *out);
 
 /* ---- files ---- */
+
+/*
+ * A collector's cache of open files (see files.c): procfs and sysfs files
+ * read every cycle stay open and are re-read from offset 0, which the kernel
+ * answers with fresh content, saving the path walk of an open. The
+ * scheduler owns one per collector and sweeps it after every cycle; files
+ * not read in a cycle are closed then. Not thread-safe: one collector's.
+ */
+struct plg_files;
+
+/* At most max_open descriptors are kept; further files are read plainly. */
+struct plg_files *plg_files_create(size_t max_open);
+void plg_files_destroy(struct plg_files *f); /* accepts NULL */
+/* Closes the files not read since the last sweep. Accepts NULL. */
+void plg_files_sweep(struct plg_files *f);
+size_t plg_files_open_count(const struct plg_files *f);
+
+/*
+ * cn_read_file() and cn_read_file_buf() through c->files (plain reads when
+ * c or c->files is NULL): same results and errors. A cached descriptor that
+ * fails as a vanished file does (ENODEV, ESTALE, ENOENT, EBADF) is reopened
+ * once, so a device re-created under the same name is read afresh.
+ */
+long plg_read(struct plg_collect *c, const char *path, char *buf, size_t cap);
+int plg_read_buf(struct plg_collect *c, const char *path, struct cn_buf *out, size_t max);
 
 /*
  * Read a small file holding one number as prometheus/procfs's
