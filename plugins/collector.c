@@ -14,7 +14,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -173,15 +172,15 @@ const char *plg_strip_rootfs(const char *path, const char *rootfs)
     return path[n] ? path + n : "/";
 }
 
-int plg_read_mounts(const struct plg_paths *p, struct cn_buf *buf, size_t max, char *path)
+int plg_read_mounts(struct plg_collect *c, struct cn_buf *buf, size_t max, char *path)
 {
-    if (!plg_proc(path, p, "1/mounts"))
+    if (!plg_proc(path, c->paths, "1/mounts"))
         return -ENAMETOOLONG;
-    int rc = cn_read_file_buf(path, buf, max);
+    int rc = plg_read_buf(c, path, buf, max);
     if (rc == -ENOENT) {
-        if (!plg_proc(path, p, "mounts"))
+        if (!plg_proc(path, c->paths, "mounts"))
             return -ENAMETOOLONG;
-        rc = cn_read_file_buf(path, buf, max);
+        rc = plg_read_buf(c, path, buf, max);
     }
     return rc;
 }
@@ -519,36 +518,36 @@ static size_t trim(char *s, size_t n, const char *cutset)
 
 /* Reads a whole number file, trimmed: its length, -EBADMSG when it is too
  * long to hold a number, or the negative errno of reading it. */
-static long read_number_file(const char *path, char *buf, size_t cap)
+static long read_number_file(struct plg_collect *c, const char *path, char *buf, size_t cap)
 {
-    long n = cn_read_file(path, buf, cap);
+    long n = plg_read(c, path, buf, cap);
     if (n == -EFBIG)
         return -EBADMSG;
     return n < 0 ? n : (long)trim(buf, (size_t)n, PLG_SPACE);
 }
 
-int plg_read_u64(const char *path, uint64_t *out)
+int plg_read_u64(struct plg_collect *c, const char *path, uint64_t *out)
 {
     char buf[64];
-    long n = read_number_file(path, buf, sizeof(buf));
+    long n = read_number_file(c, path, buf, sizeof(buf));
     if (n < 0)
         return (int)n;
     return plg_parse_uint(buf, (size_t)n, 10, 64, out) ? -EBADMSG : 0;
 }
 
-int plg_read_i64(const char *path, int64_t *out)
+int plg_read_i64(struct plg_collect *c, const char *path, int64_t *out)
 {
     char buf[64];
-    long n = read_number_file(path, buf, sizeof(buf));
+    long n = read_number_file(c, path, buf, sizeof(buf));
     if (n < 0)
         return (int)n;
     return plg_parse_int(buf, (size_t)n, 10, 64, out) ? -EBADMSG : 0;
 }
 
-int plg_read_double(const char *path, double *out)
+int plg_read_double(struct plg_collect *c, const char *path, double *out)
 {
     char buf[64];
-    long n = read_number_file(path, buf, sizeof(buf));
+    long n = read_number_file(c, path, buf, sizeof(buf));
     if (n < 0)
         return (int)n;
     return plg_parse_float(buf, (size_t)n, out) ? -EBADMSG : 0;
@@ -556,7 +555,7 @@ int plg_read_double(const char *path, double *out)
 
 int plg_collect_u64(struct plg_collect *c, const char *path, const char *what, uint64_t *out)
 {
-    int rc = plg_read_u64(path, out);
+    int rc = plg_read_u64(c, path, out);
     if (rc == -EBADMSG)
         return plg_fail(c, -EINVAL, "%s: invalid number in %s", what, path);
     if (rc && rc != -ENOENT)
@@ -575,17 +574,6 @@ long plg_sysfs_pread(int fd, char *out, const char *cutset)
         return -errno;
     }
     return (long)trim(out, (size_t)n, cutset);
-}
-
-long plg_sysfs_read(int dirfd, const char *name, char *out)
-{
-    out[0] = '\0';
-    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    long n = plg_sysfs_pread(fd, out, PLG_SPACE);
-    close(fd);
-    return n;
 }
 
 struct plg_filter {

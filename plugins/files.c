@@ -19,6 +19,12 @@
  * (plg_files_sweep), so interfaces and disks that disappear do not pin
  * descriptors. The table is bounded; past the bound files are read the plain
  * way (open, read, close).
+ *
+ * Three ways of reading share the lookup and the retry: the whole file as
+ * cn_read_file and cn_read_file_buf do (plg_read, plg_read_buf), and a
+ * sysfs attribute's single read (plg_sysfs_read_at). A collector that lists
+ * a directory every cycle anyway can pass its descriptor so that a file not
+ * in the cache is opened with openat() rather than by its whole path.
  */
 #include "plugins/plugins.h"
 
@@ -43,6 +49,7 @@ struct plg_files {
     struct file_entry *slots;
     size_t nslots; /* power of two, twice max_open */
     size_t count, max_open;
+    size_t opened; /* open(2) calls made, for plg_files_opened */
 };
 
 static uint64_t path_hash(const char *s)
@@ -125,6 +132,11 @@ size_t plg_files_open_count(const struct plg_files *f)
     return f ? f->count : 0;
 }
 
+size_t plg_files_opened(const struct plg_files *f)
+{
+    return f ? f->opened : 0;
+}
+
 /* Reads fd from offset 0 into buf (cap bytes, NUL-terminated) the way
  * cn_read_file() does. */
 static long pread_all(int fd, char *buf, size_t cap)
@@ -180,17 +192,21 @@ static bool vanished(long rc)
 }
 
 /*
- * Finds or opens path. Returns a descriptor (>= 0) and sets *cached when it
- * belongs to the cache; the caller closes an uncached one.
+ * Finds path in f or opens it, as name relative to dirfd (name is path for
+ * AT_FDCWD). Returns a descriptor (>= 0) and sets *cached when it belongs to
+ * the cache; the caller closes an uncached one. fresh drops a cached entry
+ * first.
  */
-static int acquire(struct plg_files *f, const char *path, bool fresh, bool *cached)
+static int acquire(struct plg_files *f, int dirfd, const char *name, const char *path, bool fresh,
+                   bool *cached)
 {
     *cached = false;
-    uint64_t h = path_hash(path);
-    size_t mask = f ? f->nslots - 1 : 0;
-    size_t i = f ? h & mask : 0;
+    uint64_t h = 0;
+    size_t mask = 0, i = 0;
     if (f) {
-        for (; f->slots[i].path; i = (i + 1) & mask) {
+        h = path_hash(path);
+        mask = f->nslots - 1;
+        for (i = h & mask; f->slots[i].path; i = (i + 1) & mask) {
             struct file_entry *e = &f->slots[i];
             if (e->hash == h && strcmp(e->path, path) == 0) {
                 if (fresh) {
@@ -203,7 +219,9 @@ static int acquire(struct plg_files *f, const char *path, bool fresh, bool *cach
             }
         }
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+    if (f)
+        f->opened++;
     if (fd < 0)
         return -errno;
     if (!f || f->count >= f->max_open)
@@ -234,17 +252,41 @@ static void forget(struct plg_files *f, const char *path)
         }
 }
 
-long plg_read(struct plg_collect *c, const char *path, char *buf, size_t cap)
+/* How to read a descriptor: as cn_read_file, as cn_read_file_buf, or as
+ * plg_sysfs_pread. */
+struct read_req {
+    enum { READ_WHOLE, READ_BUF, READ_ONCE } how;
+    char *buf; /* READ_WHOLE: cap bytes; READ_ONCE: PLG_SYSFS_MAX + 1 bytes */
+    size_t cap;
+    struct cn_buf *out; /* READ_BUF, at most max bytes */
+    size_t max;
+    const char *cutset; /* READ_ONCE */
+};
+
+static long read_fd(int fd, const struct read_req *r)
 {
-    if (cap == 0)
-        return -EINVAL;
+    switch (r->how) {
+    case READ_WHOLE: return pread_all(fd, r->buf, r->cap);
+    case READ_BUF: return pread_buf(fd, r->out, r->max);
+    default: return plg_sysfs_pread(fd, r->buf, r->cutset);
+    }
+}
+
+/* Reads path as r asks, through c->files (plainly when there is none),
+ * opening it as name relative to dirfd. *at_open (may be NULL): whether a
+ * failure came from opening the file. */
+static long cached_read(struct plg_collect *c, int dirfd, const char *name, const char *path,
+                        const struct read_req *r, bool *at_open)
+{
     struct plg_files *f = c ? c->files : NULL;
     for (int attempt = 0;; attempt++) {
         bool cached;
-        int fd = acquire(f, path, attempt > 0, &cached);
+        int fd = acquire(f, dirfd, name, path, attempt > 0, &cached);
+        if (at_open)
+            *at_open = fd < 0;
         if (fd < 0)
             return fd;
-        long rc = pread_all(fd, buf, cap);
+        long rc = read_fd(fd, r);
         if (!cached)
             close(fd);
         else if (rc < 0 && rc != -EFBIG)
@@ -254,20 +296,34 @@ long plg_read(struct plg_collect *c, const char *path, char *buf, size_t cap)
     }
 }
 
+long plg_read(struct plg_collect *c, const char *path, char *buf, size_t cap)
+{
+    if (cap == 0)
+        return -EINVAL;
+    struct read_req r = {.how = READ_WHOLE, .buf = buf, .cap = cap};
+    return cached_read(c, AT_FDCWD, path, path, &r, NULL);
+}
+
 int plg_read_buf(struct plg_collect *c, const char *path, struct cn_buf *out, size_t max)
 {
-    struct plg_files *f = c ? c->files : NULL;
-    for (int attempt = 0;; attempt++) {
-        bool cached;
-        int fd = acquire(f, path, attempt > 0, &cached);
-        if (fd < 0)
-            return fd;
-        int rc = pread_buf(fd, out, max);
-        if (!cached)
-            close(fd);
-        else if (rc < 0 && rc != -EFBIG)
-            forget(f, path);
-        if (rc >= 0 || !cached || attempt > 0 || !vanished(rc))
-            return rc;
+    struct read_req r = {.how = READ_BUF, .out = out, .max = max};
+    return (int)cached_read(c, AT_FDCWD, path, path, &r, NULL);
+}
+
+long plg_sysfs_read_at(struct plg_collect *c, int dirfd, const char *path, const char *cutset,
+                       char *out, bool *at_open)
+{
+    out[0] = '\0';
+    const char *name = path;
+    if (dirfd != AT_FDCWD) {
+        const char *slash = strrchr(path, '/');
+        name = slash ? slash + 1 : path;
     }
+    struct read_req r = {.how = READ_ONCE, .buf = out, .cutset = cutset};
+    return cached_read(c, dirfd, name, path, &r, at_open);
+}
+
+long plg_sysfs_read(struct plg_collect *c, const char *path, char *out)
+{
+    return plg_sysfs_read_at(c, AT_FDCWD, path, PLG_SPACE, out, NULL);
 }

@@ -167,9 +167,10 @@ const char *plg_strip_rootfs(const char *path, const char *rootfs);
 
 /* Reads the mount table as node_exporter does: <procfs>/1/mounts (the
  * host's view from a container), or <procfs>/mounts when that does not
- * exist (hidepid). buf receives the content, NUL-terminated; path (PATH_MAX
- * bytes) the file that was read or tried last. 0 or a negative errno. */
-int plg_read_mounts(const struct plg_paths *p, struct cn_buf *buf, size_t max, char *path);
+ * exist (hidepid), under c->paths and through c->files (plg_read_buf).
+ * buf receives the content, NUL-terminated; path (PATH_MAX bytes) the file
+ * that was read or tried last. 0 or a negative errno. */
+int plg_read_mounts(struct plg_collect *c, struct cn_buf *buf, size_t max, char *path);
 
 /* Undoes, in place, the fstab(5) escapes of a mount point that node_exporter
  * undoes: "\040" (space) and "\011" (tab). */
@@ -263,6 +264,9 @@ void plg_files_destroy(struct plg_files *f); /* accepts NULL */
 /* Closes the files not read since the last sweep. Accepts NULL. */
 void plg_files_sweep(struct plg_files *f);
 size_t plg_files_open_count(const struct plg_files *f);
+/* How many files were opened through f since it was created, kept or not
+ * (0 for NULL): a cycle that finds all its files cached adds none. */
+size_t plg_files_opened(const struct plg_files *f);
 
 /*
  * cn_read_file() and cn_read_file_buf() through c->files (plain reads when
@@ -277,13 +281,15 @@ int plg_read_buf(struct plg_collect *c, const char *path, struct cn_buf *out, si
  * Read a small file holding one number as prometheus/procfs's
  * util.ReadUintFromFile / ReadIntFromFile do: the whole file (at most 63
  * bytes), surrounding white space trimmed, then Go's ParseUint/ParseInt(s,
- * 10, 64) (plg_read_double: ParseFloat). Return 0; -EBADMSG when the file was
- * read but does not hold such a number (too long, not a number, out of
- * range); or the negative errno of opening or reading it.
+ * 10, 64) (plg_read_double: ParseFloat). The file is read with plg_read(c,
+ * ...): through c->files during collect, plainly when c is NULL (init).
+ * Return 0; -EBADMSG when the file was read but does not hold such a number
+ * (too long, not a number, out of range); or the negative errno of opening
+ * or reading it.
  */
-int plg_read_u64(const char *path, uint64_t *out);
-int plg_read_i64(const char *path, int64_t *out);
-int plg_read_double(const char *path, double *out);
+int plg_read_u64(struct plg_collect *c, const char *path, uint64_t *out);
+int plg_read_i64(struct plg_collect *c, const char *path, int64_t *out);
+int plg_read_double(struct plg_collect *c, const char *path, double *out);
 /* plg_read_u64 during collect, for callers that report a bad file as
  * node_exporter's "<what>: ..." errors: returns 0; -ENOENT, not recorded, so
  * that the caller decides what a missing file means; or, recorded with
@@ -300,14 +306,26 @@ int plg_collect_u64(struct plg_collect *c, const char *path, const char *what, u
  * the value on every such read, so a kept-open fd can be read each cycle --
  * into out (PLG_SYSFS_MAX + 1 bytes), trims the bytes of cutset from both
  * ends (PLG_SPACE as procfs's TrimSpace, "\n" as node_exporter's hwmon, NULL
- * for none) and NUL-terminates. plg_sysfs_read opens name relative to dirfd
- * (AT_FDCWD for a path), reads it so with PLG_SPACE, and closes it. Both
- * return the length of the result, or the negative errno of openat(2) or
+ * for none) and NUL-terminates.
+ *
+ * plg_sysfs_read_at reads the attribute at path so, with a descriptor kept
+ * in c->files (see plg_read; opened, read once and closed when c or
+ * c->files is NULL). When dirfd is not AT_FDCWD it is an open directory
+ * holding the attribute, and path's last component is opened relative to it
+ * when the file is not cached, sparing the walk of the whole path; path
+ * still names the file (in the cache and for a reopen). at_open (may be
+ * NULL) is set to whether a failure came from open(2) rather than read(2).
+ * plg_sysfs_read is plg_sysfs_read_at(c, AT_FDCWD, path, PLG_SPACE, out,
+ * NULL).
+ *
+ * All return the length of the result, or the negative errno of open(2) or
  * read(2) (out is then "").
  */
 #define PLG_SYSFS_MAX 128
 long plg_sysfs_pread(int fd, char *out, const char *cutset);
-long plg_sysfs_read(int dirfd, const char *name, char *out);
+long plg_sysfs_read_at(struct plg_collect *c, int dirfd, const char *path, const char *cutset,
+                       char *out, bool *at_open);
+long plg_sysfs_read(struct plg_collect *c, const char *path, char *out);
 
 /*
  * A compiled include/exclude filter, as node_exporter's device filters: an

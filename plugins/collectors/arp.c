@@ -84,7 +84,7 @@ static int arp_collect(void *state, struct plg_collect *c)
     struct arp_state *s = state;
     char path[PATH_MAX];
     plg_proc(path, c->paths, "net/arp");
-    int rc = cn_read_file_buf(path, &s->buf, ARP_FILE_MAX);
+    int rc = plg_read_buf(c, path, &s->buf, ARP_FILE_MAX);
     if (rc < 0)
         return plg_fail(c, rc, "could not get ARP entries: %s: %s", path, strerror(-rc));
     char *p = s->buf.data, *bufend = s->buf.data + s->buf.len, *l;

@@ -245,7 +245,8 @@ static bool bc_dehumanize_signed(const char *s, size_t n, double *out)
 /* ---- the parser, with procfs' sticky error --------------------------------- */
 
 struct bc_parser {
-    char dir[PATH_MAX]; /* current directory */
+    struct plg_collect *c; /* its files cache the attributes */
+    char dir[PATH_MAX];    /* current directory */
     int err;
     char msg[PATH_MAX + 64];
 };
@@ -266,7 +267,7 @@ static uint64_t bc_value(struct bc_parser *p, const char *file)
     char path[PATH_MAX], buf[256];
     if (!cn_path_join(path, sizeof(path), p->dir, file, NULL))
         return 0;
-    long n = cn_read_file(path, buf, sizeof(buf));
+    long n = plg_read(p->c, path, buf, sizeof(buf));
     if (n == -ENOENT)
         return 0;
     if (n <= 0) {
@@ -314,7 +315,7 @@ static bool bc_lines_file(struct bc_parser *p, const char *file, char *buf, size
     char path[PATH_MAX];
     if (!cn_path_join(path, sizeof(path), p->dir, file, NULL))
         return false;
-    long n = cn_read_file(path, buf, cap);
+    long n = plg_read(p->c, path, buf, cap);
     if (n < 0) {
         p->err = (int)n;
         snprintf(p->msg, sizeof(p->msg), "failed to read: %s", path);
@@ -420,7 +421,7 @@ static int bc_glob(char **names, int n, const char *prefix, int *idx)
 static int bc_set(const struct bc_state *st, struct plg_collect *c, const char *dir,
                   const char *uuid, char *msg, size_t msgcap)
 {
-    struct bc_parser p = {0};
+    struct bc_parser p = {.c = c};
     char base[PATH_MAX];
     if (!cn_path_join(base, sizeof(base), dir, uuid, NULL))
         return -ENAMETOOLONG;

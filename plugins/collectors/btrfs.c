@@ -108,6 +108,7 @@ static void bt_destroy(void *state)
 /* ---- the sysfs reader ---------------------------------------------------- */
 
 struct bt_reader {
+    struct plg_collect *c; /* its files cache the attributes */
     char path[PATH_MAX];
     int err;
     int devcount;
@@ -121,7 +122,7 @@ static void bt_read_file(struct bt_reader *r, const char *rel, char out[BT_ATTR_
         r->err = -ENAMETOOLONG;
         return;
     }
-    long err = plg_sysfs_read(AT_FDCWD, path, out); /* procfs' util.SysReadFile */
+    long err = plg_sysfs_read(r->c, path, out); /* procfs' util.SysReadFile */
     if (err < 0 && err != -ENOENT)
         r->err = (int)err;
 }
@@ -178,7 +179,7 @@ static const char *const bt_alloc_after[] = {"bytes_used", "disk_used",   "disk_
 static void bt_allocation(struct bt_reader *r, struct plg_collect *c, const char *uuid,
                           const char *type)
 {
-    struct bt_reader sr = {.devcount = r->devcount};
+    struct bt_reader sr = {.c = r->c, .devcount = r->devcount};
     char rel[64];
     snprintf(rel, sizeof(rel), "allocation/%s", type);
     if (!cn_path_join(sr.path, sizeof(sr.path), r->path, rel, NULL)) {
@@ -244,7 +245,7 @@ static const struct bt_ioctl_fs *bt_find_ioctl(const struct bt_state *st, const 
 static int bt_filesystem(struct bt_state *st, struct plg_collect *c, const char *dir,
                          const char *name)
 {
-    struct bt_reader r = {0};
+    struct bt_reader r = {.c = c};
     if (!cn_path_join(r.path, sizeof(r.path), dir, name, NULL))
         return -ENAMETOOLONG;
 
@@ -420,11 +421,12 @@ static int bt_open(const char *path)
 
 /* Fills st->fs from the mounted btrfs filesystems. Failures only mean fewer
  * filesystems with ioctl data, as in 1.5 (which logs them at debug). */
-static void bt_scan_mounts(struct bt_state *st, const struct plg_paths *paths)
+static void bt_scan_mounts(struct bt_state *st, struct plg_collect *c)
 {
+    const struct plg_paths *paths = c->paths;
     bt_clear_ioctl(st);
     char path[PATH_MAX];
-    if (plg_read_mounts(paths, &st->mounts, BT_MOUNTS_MAX, path))
+    if (plg_read_mounts(c, &st->mounts, BT_MOUNTS_MAX, path))
         return;
     char *data = st->mounts.data, *end = data + st->mounts.len;
     /* devices already scanned, as offsets of their names in the buffer */
@@ -490,7 +492,7 @@ static int bt_collect(void *state, struct plg_collect *c)
     for (int i = 0; i < n; i++)
         any = any || strchr(names[i], '-');
     if (any)
-        bt_scan_mounts(st, c->paths);
+        bt_scan_mounts(st, c);
     for (int i = 0; i < n && !rc; i++) {
         if (!strchr(names[i], '-')) /* the glob is fs/btrfs/x-x */
             continue;

@@ -66,7 +66,7 @@ static int ct_stat(struct cn_buf *buf, struct plg_collect *c, uint64_t *sums)
 {
     char path[PATH_MAX];
     plg_proc(path, c->paths, "net/stat/nf_conntrack");
-    int rc = cn_read_file_buf(path, buf, CT_STAT_MAX);
+    int rc = plg_read_buf(c, path, buf, CT_STAT_MAX);
     if (rc == -ENOENT)
         return rc;
     if (rc < 0)

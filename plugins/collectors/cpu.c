@@ -217,7 +217,7 @@ static int cpu_update_info(struct cpu_state *st, struct plg_collect *c)
     char path[PATH_MAX];
     if (!plg_proc(path, c->paths, "cpuinfo"))
         return plg_fail(c, -ENAMETOOLONG, "procfs path too long");
-    int rc = cn_read_file_buf(path, &st->buf, CPU_MAX_FILE);
+    int rc = plg_read_buf(c, path, &st->buf, CPU_MAX_FILE);
     if (rc < 0)
         return plg_fail(c, rc, "couldn't read %s: %s", path, strerror(-rc));
 
@@ -343,7 +343,7 @@ static int cpu_read_stat(struct cpu_state *st, struct plg_collect *c)
     char path[PATH_MAX];
     if (!plg_proc(path, c->paths, "stat"))
         return plg_fail(c, -ENAMETOOLONG, "procfs path too long");
-    int rc = cn_read_file_buf(path, &st->buf, CPU_MAX_FILE);
+    int rc = plg_read_buf(c, path, &st->buf, CPU_MAX_FILE);
     if (rc < 0)
         return plg_fail(c, rc, "couldn't read %s: %s", path, strerror(-rc));
 
@@ -505,10 +505,10 @@ static int cpu_update_throttle(struct cpu_state *st, struct plg_collect *c)
         const char *cpu = st->tdirs[i].s;
         uint64_t pkg, core, count;
         if (!cn_path_join(path, sizeof(path), base, cpu, "topology/physical_package_id", NULL) ||
-            plg_read_u64(path, &pkg))
+            plg_read_u64(c, path, &pkg))
             continue;
         if (!cn_path_join(path, sizeof(path), base, cpu, "topology/core_id", NULL) ||
-            plg_read_u64(path, &core))
+            plg_read_u64(c, path, &core))
             continue;
         size_t k;
         for (k = 0; k < st->ncores; k++)
@@ -517,7 +517,7 @@ static int cpu_update_throttle(struct cpu_state *st, struct plg_collect *c)
         if (k == st->ncores &&
             cn_path_join(path, sizeof(path), base, cpu, "thermal_throttle/core_throttle_count",
                          NULL) &&
-            !plg_read_u64(path, &count)) {
+            !plg_read_u64(c, path, &count)) {
             if (cpu_grow((void **)&st->cores, &st->capcores, st->ncores + 1, sizeof(*st->cores)))
                 return plg_fail(c, -ENOMEM, "out of memory");
             st->cores[st->ncores++] = (struct cpu_core_count){pkg, core, count};
@@ -528,7 +528,7 @@ static int cpu_update_throttle(struct cpu_state *st, struct plg_collect *c)
         if (k == st->npkgs &&
             cn_path_join(path, sizeof(path), base, cpu, "thermal_throttle/package_throttle_count",
                          NULL) &&
-            !plg_read_u64(path, &count)) {
+            !plg_read_u64(c, path, &count)) {
             if (cpu_grow((void **)&st->pkgs, &st->cappkgs, st->npkgs + 1, sizeof(*st->pkgs)))
                 return plg_fail(c, -ENOMEM, "out of memory");
             st->pkgs[st->npkgs++] = (struct cpu_pkg_count){pkg, count};

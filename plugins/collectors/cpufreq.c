@@ -28,7 +28,6 @@
 #include "plugins/plugins.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,7 +79,7 @@ static int cf_parse(struct plg_collect *c, const char *dir, struct cf_cpu *cpu)
     for (int i = 0; i < CF_NVALUES; i++) {
         if (!cn_path_join(path, sizeof(path), dir, cf_uint_files[i], NULL))
             return plg_fail(c, -ENAMETOOLONG, "path too long under %s", dir);
-        int rc = plg_read_u64(path, &cpu->values[i]);
+        int rc = plg_read_u64(c, path, &cpu->values[i]);
         if (rc == -ENOENT || rc == -EACCES || rc == -EPERM)
             continue;
         if (rc == -EBADMSG)
@@ -93,7 +92,7 @@ static int cf_parse(struct plg_collect *c, const char *dir, struct cf_cpu *cpu)
     for (size_t i = 0; i < sizeof(cf_string_files) / sizeof(cf_string_files[0]); i++) {
         if (!cn_path_join(path, sizeof(path), dir, cf_string_files[i], NULL))
             return plg_fail(c, -ENAMETOOLONG, "path too long under %s", dir);
-        long rc = plg_sysfs_read(AT_FDCWD, path, buf);
+        long rc = plg_sysfs_read(c, path, buf);
         if (rc < 0)
             return plg_fail(c, (int)rc, "couldn't read %s: %s", path, strerror((int)-rc));
     }

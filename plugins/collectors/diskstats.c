@@ -283,6 +283,7 @@ static void ds_udev(struct ds_state *st, const struct plg_paths *paths, unsigned
     snprintf(name, sizeof(name), "b%lu:%lu", major, minor);
     if (!cn_path_join(path, sizeof(path), paths->udev_data, name, NULL))
         return;
+    /* Plain read: udev's database is on tmpfs, which c->files never keeps. */
     if (cn_read_file_buf(path, &st->udev, DS_UDEV_MAX) != 0)
         return;
     char *data = st->udev.data, *end = data + st->udev.len, *p;
@@ -305,7 +306,7 @@ static int ds_collect(void *state, struct plg_collect *c)
     struct ds_state *st = state;
     char path[PATH_MAX];
     plg_proc(path, c->paths, "diskstats");
-    int rc = cn_read_file_buf(path, &st->file, DS_FILE_MAX);
+    int rc = plg_read_buf(c, path, &st->file, DS_FILE_MAX);
     if (rc)
         return plg_fail(c, rc, "couldn't get diskstats: %s: %s", path, strerror(-rc));
 

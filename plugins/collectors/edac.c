@@ -35,7 +35,7 @@ static int edac_read(struct plg_collect *c, const char *dir, const char *file, u
     char path[PATH_MAX];
     if (!cn_path_join(path, sizeof(path), dir, file, NULL))
         return plg_fail(c, -ENAMETOOLONG, "path too long under %s", dir);
-    int rc = plg_read_u64(path, out);
+    int rc = plg_read_u64(c, path, out);
     if (rc == -EBADMSG)
         return plg_fail(c, -EINVAL, "couldn't get %s for %s: %s is not an unsigned integer", file,
                         what, path);

@@ -23,7 +23,7 @@ static int filefd_collect(void *state, struct plg_collect *c)
     (void)state;
     char path[PATH_MAX], buf[256];
     plg_proc(path, c->paths, "sys/fs/file-nr");
-    long n = cn_read_file(path, buf, sizeof(buf));
+    long n = plg_read(c, path, buf, sizeof(buf));
     if (n < 0)
         return plg_fail(c, (int)n, "couldn't get file-nr: %s: %s", path, strerror((int)-n));
     char *s = cn_trim(buf);

@@ -480,7 +480,7 @@ static int fs_collect(void *state, struct plg_collect *c)
 {
     struct fs_state *st = state;
     char path[PATH_MAX];
-    int rc = plg_read_mounts(c->paths, &st->mounts, FS_MOUNTS_MAX, path);
+    int rc = plg_read_mounts(c, &st->mounts, FS_MOUNTS_MAX, path);
     if (rc)
         return plg_fail(c, rc, "couldn't read %s: %s", path, strerror(-rc));
     char *data = st->mounts.data;

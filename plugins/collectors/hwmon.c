@@ -28,14 +28,14 @@
  * collection reported as failed with the last such error, other chips still
  * exported.
  *
- * Cost: one open/read per attribute file; the per-chip attribute table is
- * kept in the collector state and reused from cycle to cycle.
+ * Cost: one read per attribute file, kept open between cycles in the
+ * collector's file cache (c->files); the per-chip attribute table is kept in
+ * the collector state and reused from cycle to cycle.
  */
 #include "plugins/plugins.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -142,17 +142,20 @@ static void hw_seterr(struct hw_state *st, int err, const char *what, const char
     snprintf(st->errpath, sizeof(st->errpath), "%s", path);
 }
 
-/* Reads attribute `name` of the directory open as dirfd as node_exporter's
- * hwmon sysReadFile does: one read of at most 128 bytes, newlines (only)
- * trimmed from both ends. openat() spares resolving the whole path per file.
- * Returns 0 or a negative errno. */
-static int hw_read_value(int dirfd, const char *name, char *out)
+/* Reads attribute `name` of directory `dir`, open as dirfd, as
+ * node_exporter's hwmon sysReadFile does: one read of at most 128 bytes,
+ * newlines (only) trimmed from both ends. The descriptor stays open in
+ * c->files; a file not cached is opened with openat(), which spares
+ * resolving the whole path. Returns 0 or a negative errno. */
+static int hw_read_value(struct plg_collect *c, int dirfd, const char *dir, const char *name,
+                         char *out)
 {
-    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    long n = plg_sysfs_pread(fd, out, "\n");
-    close(fd);
+    char path[PATH_MAX];
+    long n;
+    if (cn_path_join(path, sizeof(path), dir, name, NULL))
+        n = plg_sysfs_read_at(c, dirfd, path, "\n", out, NULL);
+    else /* too long to name: read it uncached */
+        n = plg_sysfs_read_at(NULL, dirfd, name, "\n", out, NULL);
     return n < 0 ? (int)n : 0;
 }
 
@@ -176,7 +179,7 @@ static struct hw_attr *hw_push(struct hw_state *st)
 }
 
 /* Adds the sensor attributes of directory `dir` (source 0: chip, 1: device). */
-static int hw_scan(struct hw_state *st, const char *dir, unsigned source)
+static int hw_scan(struct hw_state *st, struct plg_collect *c, const char *dir, unsigned source)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -201,7 +204,7 @@ static int hw_scan(struct hw_state *st, const char *dir, unsigned source)
             rc = -ENOMEM;
             break;
         }
-        if (hw_read_value(dirfd(d), e->d_name, a->value) != 0) {
+        if (hw_read_value(c, dirfd(d), dir, e->d_name, a->value) != 0) {
             st->n--;
             continue;
         }
@@ -228,17 +231,18 @@ static int hw_cmp(const void *x, const void *y)
 }
 
 /* Reads a whole small file (os.ReadFile); NULL if unreadable. */
-static const char *hw_read_name(const char *dir, char *buf, size_t cap, long *len)
+static const char *hw_read_name(struct plg_collect *c, const char *dir, char *buf, size_t cap,
+                                long *len)
 {
     char path[PATH_MAX];
     if (!cn_path_join(path, sizeof(path), dir, "name", NULL))
         return NULL;
-    *len = cn_read_file(path, buf, cap);
+    *len = plg_read(c, path, buf, cap);
     return *len < 0 ? NULL : buf;
 }
 
 /* node_exporter's hwmonName; 0 or a negative errno. */
-static int hw_chip_name(const char *dir, char *out, size_t cap)
+static int hw_chip_name(struct plg_collect *c, const char *dir, char *out, size_t cap)
 {
     char path[PATH_MAX], real[PATH_MAX], buf[256];
     if (cn_path_join(path, sizeof(path), dir, "device", NULL) && realpath(path, real)) {
@@ -262,7 +266,7 @@ static int hw_chip_name(const char *dir, char *out, size_t cap)
         }
     }
     long len;
-    if (hw_read_name(dir, buf, sizeof(buf), &len) && len > 0) {
+    if (hw_read_name(c, dir, buf, sizeof(buf), &len) && len > 0) {
         hw_clean(buf, (size_t)len, out, cap);
         if (*out)
             return 0;
@@ -401,24 +405,24 @@ static void hw_sensor(struct plg_collect *c, const char *chip, const struct hw_a
 static int hw_chip(struct hw_state *st, struct plg_collect *c, const char *dir)
 {
     char chip[2 * NAME_MAX + 2], path[PATH_MAX], buf[256];
-    int rc = hw_chip_name(dir, chip, sizeof(chip));
+    int rc = hw_chip_name(c, dir, chip, sizeof(chip));
     if (rc) {
         hw_seterr(st, rc, "could not derive a monitoring name for", dir);
         return 0;
     }
     st->n = 0;
-    if ((rc = hw_scan(st, dir, 0))) {
+    if ((rc = hw_scan(st, c, dir, 0))) {
         hw_seterr(st, rc, "couldn't read directory", dir);
         return rc == -ENOMEM ? rc : 0;
     }
     struct stat sb;
     if (cn_path_join(path, sizeof(path), dir, "device", NULL) && stat(path, &sb) == 0 &&
-        (rc = hw_scan(st, path, 1))) {
+        (rc = hw_scan(st, c, path, 1))) {
         hw_seterr(st, rc, "couldn't read directory", path);
         return rc == -ENOMEM ? rc : 0;
     }
     long len;
-    if (hw_read_name(dir, buf, sizeof(buf), &len) && len > 0) {
+    if (hw_read_name(c, dir, buf, sizeof(buf), &len) && len > 0) {
         char human[256];
         hw_clean(buf, (size_t)len, human, sizeof(human));
         if (*human) {

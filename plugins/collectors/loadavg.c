@@ -12,7 +12,7 @@ static int loadavg_collect(void *state, struct plg_collect *c)
     char path[PATH_MAX], buf[256];
     double l[3];
     plg_proc(path, c->paths, "loadavg");
-    long n = cn_read_file(path, buf, sizeof(buf));
+    long n = plg_read(c, path, buf, sizeof(buf));
     if (n < 0)
         return plg_fail(c, (int)n, "couldn't read %s: %s", path, strerror((int)-n));
     if (sscanf(buf, "%lf %lf %lf", &l[0], &l[1], &l[2]) != 3)

@@ -335,7 +335,7 @@ static int md_collect(void *state, struct plg_collect *c)
     struct md_state *st = state;
     char path[PATH_MAX];
     plg_proc(path, c->paths, "mdstat");
-    int rc = cn_read_file_buf(path, &st->file, MD_FILE_MAX);
+    int rc = plg_read_buf(c, path, &st->file, MD_FILE_MAX);
     if (rc == -ENOENT)
         return plg_nodata(c, "not collecting mdstat, %s does not exist", path);
     if (rc)

@@ -68,7 +68,7 @@ static int meminfo_collect(void *state, struct plg_collect *c)
     char path[PATH_MAX], buf[16384];
     if (!plg_proc(path, c->paths, "meminfo"))
         return plg_fail(c, -ENAMETOOLONG, "procfs path too long");
-    long len = cn_read_file(path, buf, sizeof(buf));
+    long len = plg_read(c, path, buf, sizeof(buf));
     if (len < 0)
         return plg_fail(c, (int)len, "couldn't get meminfo: couldn't read %s: %s", path,
                         strerror((int)-len));

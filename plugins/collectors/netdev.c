@@ -39,7 +39,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <ifaddrs.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -48,7 +47,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #define NETDEV_MAX_FILE (64u << 20)
 #define NETDEV_COLUMNS 16
@@ -181,44 +179,36 @@ static int netdev_word_u64(char **p, uint64_t *out)
     return w ? plg_parse_uint(w, len, 10, 64, out) : -EINVAL;
 }
 
-/* Reads a sysfs counter relative to dirfd: 0, -EBADMSG when the content is
- * not a number, or the -errno of open/read. */
-static int netdev_read_u64_at(int dirfd, const char *name, uint64_t *out)
+/* Reads the sysfs counter <sysfs>/class/net/<dev>/statistics/<name>
+ * through c->files: 0, -EBADMSG when the content is not a number, or the
+ * -errno of open/read (-ENAMETOOLONG for a path too long). */
+static int netdev_read_stat(struct plg_collect *c, const char *dev, const char *name, uint64_t *out)
 {
-    char buf[PLG_SYSFS_MAX + 1];
-    long n = plg_sysfs_read(dirfd, name, buf);
-    if (n < 0)
-        return (int)n;
-    return plg_parse_uint(buf, (size_t)n, 10, 64, out) ? -EBADMSG : 0;
-}
-
-static int netdev_open_stats(const struct plg_paths *paths, const char *dev)
-{
-    char path[PATH_MAX];
-    if (!plg_sys(path, paths, "class/net"))
+    char path[PATH_MAX], buf[PLG_SYSFS_MAX + 1];
+    if (!plg_sys(path, c->paths, "class/net"))
         return -ENAMETOOLONG;
     size_t n = strlen(path);
-    if (snprintf(path + n, sizeof(path) - n, "/%s/statistics", dev) >= (int)(sizeof(path) - n))
+    if (snprintf(path + n, sizeof(path) - n, "/%s/statistics/%s", dev, name) >=
+        (int)(sizeof(path) - n))
         return -ENAMETOOLONG;
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    return fd < 0 ? -errno : fd;
+    long len = plg_sysfs_read(c, path, buf);
+    if (len < 0)
+        return (int)len;
+    return plg_parse_uint(buf, (size_t)len, 10, 64, out) ? -EBADMSG : 0;
 }
 
 /* Netlink mode, detailed names: the 24 link counters from sysfs; absent
- * files are skipped. */
+ * files are skipped. Each counter is its own file, kept open in c->files
+ * (a path per file rather than openat() in the statistics directory: a
+ * cached file costs a pread(), less than any open). */
 static int netdev_link_stats(struct plg_collect *c, struct exp_family **fam, const char *dev)
 {
-    int dfd = netdev_open_stats(c->paths, dev);
-    if (dfd < 0)
-        return 0;
     for (int i = 0; i < NETDEV_LINK_STATS; i++) {
         uint64_t v;
-        int rc = netdev_read_u64_at(dfd, netdev_link_names[i][1], &v);
-        if (rc == -EBADMSG) {
-            close(dfd);
+        int rc = netdev_read_stat(c, dev, netdev_link_names[i][1], &v);
+        if (rc == -EBADMSG)
             return plg_fail(c, -EINVAL, "invalid value in %s/class/net/%s/statistics/%s",
                             c->paths->sysfs, dev, netdev_link_names[i][1]);
-        }
         if (rc)
             continue;
         if (!fam[i]) {
@@ -229,7 +219,6 @@ static int netdev_link_stats(struct plg_collect *c, struct exp_family **fam, con
         }
         exp_add(c->b, fam[i], (double)v, 1, "device", dev);
     }
-    close(dfd);
     return 0;
 }
 
@@ -345,7 +334,7 @@ static int netdev_collect(void *state, struct plg_collect *c)
     char path[PATH_MAX];
     if (!plg_proc(path, c->paths, "net/dev"))
         return plg_fail(c, -ENAMETOOLONG, "path too long for net/dev");
-    int rc = cn_read_file_buf(path, &s->buf, NETDEV_MAX_FILE);
+    int rc = plg_read_buf(c, path, &s->buf, NETDEV_MAX_FILE);
     if (rc)
         return plg_fail(c, rc, "couldn't get netstats: %s: %s", path, strerror(-rc));
 
@@ -388,15 +377,8 @@ static int netdev_collect(void *state, struct plg_collect *c)
         for (int i = 0; i < NETDEV_COLUMNS; i++)
             netdev_emit(c, &fam[i], names[i], v[i], dev);
         if (s->netlink) {
-            char np[PATH_MAX];
-            if (!plg_sys(np, c->paths, "class/net"))
-                continue;
-            size_t n = strlen(np);
-            if (snprintf(np + n, sizeof(np) - n, "/%s/statistics/rx_nohandler", dev) >=
-                (int)(sizeof(np) - n))
-                continue;
             uint64_t nh;
-            rc = netdev_read_u64_at(AT_FDCWD, np, &nh);
+            rc = netdev_read_stat(c, dev, "rx_nohandler", &nh);
             if (rc == -EBADMSG)
                 return plg_fail(c, -EINVAL,
                                 "invalid value in %s/class/net/%s/statistics/rx_nohandler",

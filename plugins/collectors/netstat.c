@@ -357,7 +357,7 @@ static int netstat_collect(void *state, struct plg_collect *c)
     for (int f = 0; f < 3; f++) {
         if (!plg_proc(path[f], c->paths, netstat_files[f]))
             return plg_fail(c, -ENAMETOOLONG, "path too long for %s", netstat_files[f]);
-        int rc = cn_read_file_buf(path[f], &st->file[f], NETSTAT_MAX_FILE);
+        int rc = plg_read_buf(c, path[f], &st->file[f], NETSTAT_MAX_FILE);
         if (rc == -ENOENT && f == F_SNMP6) {
             have6 = false; /* IPv6 disabled */
             continue;

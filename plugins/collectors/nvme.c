@@ -13,7 +13,6 @@
 #include "plugins/plugins.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -47,7 +46,7 @@ static int nvme_collect(void *state, struct plg_collect *c)
                 rc = plg_fail(c, -ENAMETOOLONG, "path too long under %s", dir);
                 break;
             }
-            long err = plg_sysfs_read(AT_FDCWD, path, val[a]);
+            long err = plg_sysfs_read(c, path, val[a]);
             if (err == -ENOENT)
                 rc = plg_nodata(c, "nvme statistics not found: %s does not exist", path);
             else if (err < 0)

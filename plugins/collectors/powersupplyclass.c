@@ -151,17 +151,19 @@ static int ps_cmp_attr(const void *key, const void *elem)
     return strcmp(key, ((const struct ps_attr *)elem)->file);
 }
 
-/* procfs' SysReadFile of attribute `name` in the directory open as dirfd:
- * one read of at most 128 bytes, whitespace trimmed. Returns 0, or -errno
- * with *at_open telling whether open(2) failed. */
-static int ps_sysread(int dirfd, const char *name, char *out, bool *at_open)
+/* procfs' SysReadFile of attribute `name` in directory `dir`, open as
+ * dirfd: one read of at most 128 bytes, whitespace trimmed, through c->files
+ * (a file not cached is opened with openat()). Returns 0, or -errno with
+ * *at_open telling whether open(2) failed. */
+static int ps_sysread(struct plg_collect *c, int dirfd, const char *dir, const char *name,
+                      char *out, bool *at_open)
 {
-    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-    *at_open = fd < 0;
-    if (fd < 0)
-        return -errno;
-    long n = plg_sysfs_pread(fd, out, PLG_SPACE);
-    close(fd);
+    char path[PATH_MAX];
+    long n;
+    if (cn_path_join(path, sizeof(path), dir, name, NULL))
+        n = plg_sysfs_read_at(c, dirfd, path, PLG_SPACE, out, at_open);
+    else /* too long to name: read it uncached */
+        n = plg_sysfs_read_at(NULL, dirfd, name, PLG_SPACE, out, at_open);
     return n < 0 ? (int)n : 0;
 }
 
@@ -187,7 +189,7 @@ static int ps_parse(struct plg_collect *c, const char *dir, struct ps_supply *ps
         if (!regular)
             continue;
         bool at_open;
-        int err = ps_sysread(dirfd(d), e->d_name, value, &at_open);
+        int err = ps_sysread(c, dirfd(d), dir, e->d_name, value, &at_open);
         if (err == -ENOENT || (!at_open && (err == -EINVAL || err == -EOPNOTSUPP)))
             continue;
         if (err) {

@@ -91,7 +91,7 @@ static int pressure_collect(void *state, struct plg_collect *c)
         snprintf(rel, sizeof(rel), "pressure/%s", res->name);
         if (!plg_proc(path, c->paths, rel))
             return plg_fail(c, -ENAMETOOLONG, "procfs path too long");
-        long len = cn_read_file(path, buf, sizeof(buf));
+        long len = plg_read(c, path, buf, sizeof(buf));
         if (len == -ENOENT)
             return plg_nodata(c,
                               "pressure information is unavailable (%s is missing), you need a "

@@ -117,11 +117,12 @@ static void rapl_sanitize(const char *in, char *out, size_t cap)
 
 /* util.ReadUintFromFile of dir/file (path receives it): 0, -EBADMSG or a
  * negative errno. */
-static int rapl_read_u64(const char *dir, const char *file, uint64_t *out, char *path)
+static int rapl_read_u64(struct plg_collect *c, const char *dir, const char *file, uint64_t *out,
+                         char *path)
 {
     if (!cn_path_join(path, PATH_MAX, dir, file, NULL))
         return -ENAMETOOLONG;
-    return plg_read_u64(path, out);
+    return plg_read_u64(c, path, out);
 }
 
 /* getIndexAndName: "package-0" -> ("package", 0) when there is exactly one
@@ -186,14 +187,14 @@ static int rapl_collect(void *state, struct plg_collect *c)
         if (!cn_path_join(dir, sizeof(dir), base, names[i], NULL) ||
             !cn_path_join(path, sizeof(path), dir, "name", NULL))
             continue;
-        long len = cn_read_file(path, buf, sizeof(buf));
+        long len = plg_read(c, path, buf, sizeof(buf));
         if (len < 0) /* not a zone */
             continue;
         struct rapl_zone *z = &zones[nz];
         snprintf(z->name, sizeof(z->name), "%s", cn_trim(buf));
         z->index = rapl_index(z->name, zones, nz, counts);
         uint64_t max;
-        int err = rapl_read_u64(dir, "max_energy_range_uj", &max, path);
+        int err = rapl_read_u64(c, dir, "max_energy_range_uj", &max, path);
         if (err == -ENOENT || err == -EACCES || err == -EPERM) {
             rc = plg_nodata(c, "can't read %s: %s", path, strerror(-err));
             goto out;
@@ -212,7 +213,7 @@ static int rapl_collect(void *state, struct plg_collect *c)
     for (size_t i = 0; i < nz; i++) {
         const struct rapl_zone *z = &zones[i];
         uint64_t uj;
-        int err = rapl_read_u64(z->path, "energy_uj", &uj, path);
+        int err = rapl_read_u64(c, z->path, "energy_uj", &uj, path);
         if (err == -EACCES || err == -EPERM) {
             rc = plg_nodata(c, "can't access %s: %s", path, strerror(-err));
             goto out;

@@ -31,7 +31,7 @@ static int schedstat_collect(void *state, struct plg_collect *c)
     char path[PATH_MAX];
     if (!plg_proc(path, c->paths, "schedstat"))
         return plg_fail(c, -ENAMETOOLONG, "procfs path too long");
-    int rc = cn_read_file_buf(path, buf, SCHEDSTAT_MAX_FILE);
+    int rc = plg_read_buf(c, path, buf, SCHEDSTAT_MAX_FILE);
     if (rc == -ENOENT)
         return plg_nodata(c, "schedstat file %s does not exist", path);
     if (rc < 0)

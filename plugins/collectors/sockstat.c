@@ -157,7 +157,7 @@ static int sockstat_collect(void *state, struct plg_collect *c)
     long page = sysconf(_SC_PAGESIZE);
     for (int i = 0; i < 2; i++) {
         plg_proc(path[i], c->paths, sockstat_files[i]);
-        long n = cn_read_file(path[i], buf[i], sizeof(buf[i]));
+        long n = plg_read(c, path[i], buf[i], sizeof(buf[i]));
         have[i] = n >= 0;
         if (n == -ENOENT)
             continue;

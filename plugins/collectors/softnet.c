@@ -30,7 +30,7 @@ static int softnet_collect(void *state, struct plg_collect *c)
     char path[PATH_MAX];
     if (!plg_proc(path, c->paths, "net/softnet_stat"))
         return plg_fail(c, -ENAMETOOLONG, "procfs path too long");
-    int rc = cn_read_file_buf(path, buf, SOFTNET_MAX_FILE);
+    int rc = plg_read_buf(c, path, buf, SOFTNET_MAX_FILE);
     if (rc < 0)
         return plg_fail(c, rc, "could not get softnet statistics: couldn't read %s: %s", path,
                         strerror(-rc));

@@ -21,7 +21,6 @@
 #include "plugins/plugins.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,22 +35,24 @@ struct tz_item {
 
 /* Reads dir/file with procfs' SysReadFile into out (PLG_SYSFS_MAX + 1
  * bytes); 0 or a negative errno. path receives dir/file. */
-static int tz_string(const char *dir, const char *file, char *path, char *out)
+static int tz_string(struct plg_collect *c, const char *dir, const char *file, char *path,
+                     char *out)
 {
     if (!cn_path_join(path, PATH_MAX, dir, file, NULL))
         return -ENAMETOOLONG;
-    long n = plg_sysfs_read(AT_FDCWD, path, out);
+    long n = plg_sysfs_read(c, path, out);
     return n < 0 ? (int)n : 0;
 }
 
 /* Reads dir/file as procfs' ReadIntFromFile / ReadUintFromFile (u non-NULL)
  * do; 0, -EBADMSG (not a number) or a negative errno. path receives
  * dir/file. */
-static int tz_number(const char *dir, const char *file, char *path, int64_t *i, uint64_t *u)
+static int tz_number(struct plg_collect *c, const char *dir, const char *file, char *path,
+                     int64_t *i, uint64_t *u)
 {
     if (!cn_path_join(path, PATH_MAX, dir, file, NULL))
         return -ENAMETOOLONG;
-    return u ? plg_read_u64(path, u) : plg_read_i64(path, i);
+    return u ? plg_read_u64(c, path, u) : plg_read_i64(c, path, i);
 }
 
 /* Parses a zone; 0, 1 to skip it (ENODATA), or a plg_fail code. */
@@ -59,19 +60,19 @@ static int tz_zone(struct plg_collect *c, const char *dir, struct tz_item *z)
 {
     char path[PATH_MAX], policy[PLG_SYSFS_MAX + 1];
     int err;
-    if ((err = tz_string(dir, "type", path, z->type)) ||
-        (err = tz_string(dir, "policy", path, policy)))
+    if ((err = tz_string(c, dir, "type", path, z->type)) ||
+        (err = tz_string(c, dir, "policy", path, policy)))
         goto fail;
-    err = tz_number(dir, "temp", path, &z->a, NULL);
+    err = tz_number(c, dir, "temp", path, &z->a, NULL);
     if (err == -EBADMSG)
         return plg_fail(c, -EINVAL, "couldn't parse %s: not an integer", path);
     if (err)
         goto fail;
-    err = tz_string(dir, "mode", path, policy);
+    err = tz_string(c, dir, "mode", path, policy);
     if (err && err != -ENOENT && err != -EACCES && err != -EPERM)
         goto fail;
     uint64_t passive;
-    err = tz_number(dir, "passive", path, NULL, &passive);
+    err = tz_number(c, dir, "passive", path, NULL, &passive);
     if (err == -ENOENT || err == -EACCES || err == -EPERM)
         return 0;
     if (err == -EBADMSG)
@@ -89,12 +90,12 @@ static int tz_cooling(struct plg_collect *c, const char *dir, struct tz_item *d)
 {
     char path[PATH_MAX], buf[PLG_SYSFS_MAX + 1];
     int err;
-    if ((err = tz_string(dir, "type", path, d->type)) ||
-        (err = tz_string(dir, "max_state", path, buf)))
+    if ((err = tz_string(c, dir, "type", path, d->type)) ||
+        (err = tz_string(c, dir, "max_state", path, buf)))
         return plg_fail(c, err, "couldn't read %s: %s", path, strerror(-err));
     if (plg_parse_int(buf, strlen(buf), 10, 64, &d->b))
         return plg_fail(c, -EINVAL, "couldn't parse %s: not an integer", path);
-    if ((err = tz_string(dir, "cur_state", path, buf)))
+    if ((err = tz_string(c, dir, "cur_state", path, buf)))
         return plg_fail(c, err, "couldn't read %s: %s", path, strerror(-err));
     if (plg_parse_int(buf, strlen(buf), 10, 64, &d->a))
         return plg_fail(c, -EINVAL, "couldn't parse %s: not an integer", path);

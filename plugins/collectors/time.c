@@ -63,11 +63,11 @@ static int time_clocksources(struct plg_collect *c)
             rc = plg_fail(c, -ENAMETOOLONG, "couldn't get clocksources: path too long");
             break;
         }
-        la = cn_read_file(path, abuf, sizeof(abuf));
+        la = plg_read(c, path, abuf, sizeof(abuf));
         if (la >= 0) {
             /* same length as the first path minus 2: fits */
             cn_path_join(path, sizeof(path), dir, names[i], "current_clocksource", NULL);
-            lc = cn_read_file(path, cbuf, sizeof(cbuf));
+            lc = plg_read(c, path, cbuf, sizeof(cbuf));
         }
         if (la < 0 || lc < 0) {
             int e = (int)(la < 0 ? la : lc);

@@ -100,7 +100,7 @@ static int udpq_file(struct cn_buf *buf, struct plg_collect *c, const char *rel,
 {
     char path[PATH_MAX];
     plg_proc(path, c->paths, rel);
-    int rc = cn_read_file_buf(path, buf, UDPQ_FILE_MAX);
+    int rc = plg_read_buf(c, path, buf, UDPQ_FILE_MAX);
     if (rc == -ENOENT)
         return rc;
     if (rc < 0)

@@ -40,7 +40,7 @@ static int uname_field(struct plg_collect *c, const char *file, const char *fall
     strcpy(rel, "sys/kernel/");
     strcat(rel, file);
     plg_proc(path, c->paths, rel);
-    long n = cn_read_file(path, buf, sizeof(buf));
+    long n = plg_read(c, path, buf, sizeof(buf));
     if (n == -ENOENT) {
         strncpy(out, fallback, UNAME_FIELD_MAX);
         out[UNAME_FIELD_MAX] = '\0';

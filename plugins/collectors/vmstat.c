@@ -68,7 +68,7 @@ static int vmstat_collect(void *state, struct plg_collect *c)
     char path[PATH_MAX];
     if (!plg_proc(path, c->paths, "vmstat"))
         return plg_fail(c, -ENAMETOOLONG, "procfs path too long");
-    int rc = cn_read_file_buf(path, &st->buf, VMSTAT_MAX_FILE);
+    int rc = plg_read_buf(c, path, &st->buf, VMSTAT_MAX_FILE);
     if (rc < 0)
         return plg_fail(c, rc, "couldn't read %s: %s", path, strerror(-rc));
 

@@ -198,7 +198,7 @@ static int xfs_collect(void *state, struct plg_collect *c)
         char path[PATH_MAX], buf[16384], msg[200];
         if (!cn_path_join(path, sizeof(path), dir, names[i], "stats/stats", NULL))
             continue;
-        long len = cn_read_file(path, buf, sizeof(buf));
+        long len = plg_read(c, path, buf, sizeof(buf));
         if (len == -ENOENT || len == -ENOTDIR)
             continue; /* not a filesystem directory */
         if (len < 0)

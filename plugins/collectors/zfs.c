@@ -73,9 +73,9 @@ static bool zfs_metric_name(char *out, size_t cap, const char *prefix, const cha
     return exp_valid_metric_name(out);
 }
 
-static int zfs_read(struct cn_buf *buf, const char *path)
+static int zfs_read(struct cn_buf *buf, struct plg_collect *c, const char *path)
 {
-    return cn_read_file_buf(path, buf, ZFS_FILE_MAX);
+    return plg_read_buf(c, path, buf, ZFS_FILE_MAX);
 }
 
 /* A "name type data" kstat file of the given subsystem. */
@@ -223,7 +223,7 @@ static int zfs_pools(struct cn_buf *buf, struct plg_collect *c, const char *base
             if (kind != POOL_OBJSET) {
                 if (!cn_path_join(path, sizeof(path), dir, kind == POOL_IO ? "io" : "state", NULL))
                     continue;
-                int err = zfs_read(buf, path);
+                int err = zfs_read(buf, c, path);
                 if (err == -ENOENT || err == -ENOTDIR)
                     continue; /* not a pool directory, or no such kstat */
                 if (err)
@@ -242,7 +242,7 @@ static int zfs_pools(struct cn_buf *buf, struct plg_collect *c, const char *base
                 if (strncmp(files[k], "objset-", 7) != 0 ||
                     !cn_path_join(path, sizeof(path), dir, files[k], NULL))
                     continue;
-                int err = zfs_read(buf, path);
+                int err = zfs_read(buf, c, path);
                 if (err)
                     rc = plg_fail(c, err, "couldn't read %s: %s", path, strerror(-err));
                 else
@@ -269,7 +269,7 @@ static int zfs_collect(void *state, struct plg_collect *c)
         char path[PATH_MAX];
         if (!cn_path_join(path, sizeof(path), base, zfs_files[i].file, NULL))
             continue;
-        int err = zfs_read(buf, path);
+        int err = zfs_read(buf, c, path);
         if (err)
             continue; /* this ZFS version does not have it */
         int rc = zfs_kstat(buf, c, path, zfs_files[i].subsystem, zfs_files[i].file);

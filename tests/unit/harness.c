@@ -66,14 +66,43 @@ void harness_point(struct harness_instance *h, const char *fixture)
     harness_point_dir(h, harness_fixture(base, fixture));
 }
 
-void harness_start(struct harness_instance *h, const char *name, const char *fixture,
-                   const char *const *opts)
+int harness_try_start(struct harness_instance *h, const char *name, const char *fixture,
+                      const char *const *opts)
 {
     memset(h, 0, sizeof(*h));
     if (fixture)
         harness_point(h, fixture);
+    return instance_init(h, name, opts);
+}
+
+void harness_start(struct harness_instance *h, const char *name, const char *fixture,
+                   const char *const *opts)
+{
+    int rc = harness_try_start(h, name, fixture, opts);
+    cr_assert_eq(rc, 0, "init of %s failed: %s", name, strerror(-rc));
+}
+
+void harness_start_paths(struct harness_instance *h, const char *name,
+                         const struct plg_paths *paths, const char *const *opts)
+{
+    memset(h, 0, sizeof(*h));
+    snprintf(h->proc, sizeof(h->proc), "%s", paths->procfs ? paths->procfs : "");
+    snprintf(h->sys, sizeof(h->sys), "%s", paths->sysfs ? paths->sysfs : "");
+    snprintf(h->root, sizeof(h->root), "%s", paths->rootfs ? paths->rootfs : "");
+    snprintf(h->udev, sizeof(h->udev), "%s", paths->udev_data ? paths->udev_data : "");
+    h->paths = (struct plg_paths){.procfs = paths->procfs ? h->proc : NULL,
+                                  .sysfs = paths->sysfs ? h->sys : NULL,
+                                  .rootfs = paths->rootfs ? h->root : NULL,
+                                  .udev_data = paths->udev_data ? h->udev : NULL};
     int rc = instance_init(h, name, opts);
     cr_assert_eq(rc, 0, "init of %s failed: %s", name, strerror(-rc));
+}
+
+void harness_use_files(struct harness_instance *h, size_t max_open)
+{
+    plg_files_destroy(h->files);
+    h->files = plg_files_create(max_open);
+    cr_assert_not_null(h->files);
 }
 
 struct harness_result harness_cycle(struct harness_instance *h, const char *fixture)
@@ -83,10 +112,11 @@ struct harness_result harness_cycle(struct harness_instance *h, const char *fixt
     struct harness_result r = {0};
     struct exp_builder *b = exp_builder_create();
     cr_assert_not_null(b);
-    struct plg_collect c = {.b = b, .paths = &h->paths};
+    struct plg_collect c = {.b = b, .paths = &h->paths, .files = h->files};
     int64_t t0 = cn_mono_ns();
     r.rc = h->col->collect(h->state, &c);
     r.ms = (double)(cn_mono_ns() - t0) / 1e6;
+    plg_files_sweep(h->files);
     r.nodata = c.nodata;
     memcpy(r.errmsg, c.errmsg, sizeof(r.errmsg));
     cr_assert_eq(exp_builder_error(b), 0, "builder error %d", exp_builder_error(b));
@@ -108,6 +138,8 @@ void harness_stop(struct harness_instance *h)
     if (h->col && h->col->destroy && h->state)
         h->col->destroy(h->state);
     h->state = NULL;
+    plg_files_destroy(h->files);
+    h->files = NULL;
 }
 
 struct harness_result harness_run_paths(const char *name, const struct plg_paths *paths,

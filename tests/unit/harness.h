@@ -48,7 +48,8 @@ void harness_free(struct harness_result *r);
 struct harness_instance {
     const struct plg_collector *col;
     void *state;
-    struct plg_paths paths; /* point into the buffers below */
+    struct plg_files *files; /* NULL: plain reads (harness_use_files) */
+    struct plg_paths paths;  /* point into the buffers below */
     char proc[PATH_MAX + 8], sys[PATH_MAX + 8], root[PATH_MAX + 8], udev[PATH_MAX + 8];
 };
 
@@ -57,6 +58,20 @@ struct harness_instance {
  * Fails the test if init fails. */
 void harness_start(struct harness_instance *h, const char *name, const char *fixture,
                    const char *const *opts);
+/* As harness_start, returning init's result (0 or a negative errno) rather
+ * than failing the test; on failure the instance needs no harness_stop. */
+int harness_try_start(struct harness_instance *h, const char *name, const char *fixture,
+                      const char *const *opts);
+/* As harness_start, with explicit absolute paths (copied into the
+ * instance), such as the live system's {"/proc", "/sys", "/",
+ * "/run/udev/data"}. */
+void harness_start_paths(struct harness_instance *h, const char *name,
+                         const struct plg_paths *paths, const char *const *opts);
+/* Gives the instance a cache of at most max_open open files, as the
+ * scheduler gives every collector: later cycles read through it and sweep
+ * it at their end, as the scheduler does; harness_stop destroys it. Look at
+ * it with plg_files_open_count(h->files) and plg_files_opened(h->files). */
+void harness_use_files(struct harness_instance *h, size_t max_open);
 /* Points the paths at <base>/{proc,sys,root,udev}, base an absolute
  * directory, or at tests/fixtures/<fixture>/... */
 void harness_point_dir(struct harness_instance *h, const char *base);
@@ -64,7 +79,7 @@ void harness_point(struct harness_instance *h, const char *fixture);
 /* Runs one collect cycle on the instance, first pointing it at fixture when
  * that is not NULL. The result is as harness_run's (free with harness_free). */
 struct harness_result harness_cycle(struct harness_instance *h, const char *fixture);
-/* Destroys the instance's state. */
+/* Destroys the instance's state and its file cache. */
 void harness_stop(struct harness_instance *h);
 
 /* ---- looking at rendered text ------------------------------------------------ */

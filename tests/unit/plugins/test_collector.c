@@ -246,22 +246,22 @@ Test(plugins_collector, number_files)
     int64_t i;
     double d;
     harness_write_file(path, " 42\n");
-    cr_assert_eq(plg_read_u64(path, &u), 0);
+    cr_assert_eq(plg_read_u64(NULL, path, &u), 0);
     cr_assert_eq(u, 42);
     harness_write_file(path, "-7\n");
-    cr_assert_eq(plg_read_i64(path, &i), 0);
+    cr_assert_eq(plg_read_i64(NULL, path, &i), 0);
     cr_assert_eq(i, -7);
-    cr_assert_eq(plg_read_u64(path, &u), -EBADMSG);
+    cr_assert_eq(plg_read_u64(NULL, path, &u), -EBADMSG);
     harness_write_file(path, "2.5\n");
-    cr_assert_eq(plg_read_double(path, &d), 0);
+    cr_assert_eq(plg_read_double(NULL, path, &d), 0);
     cr_assert_eq(d, 2.5);
     harness_write_file(path, "1 2\n");
-    cr_assert_eq(plg_read_u64(path, &u), -EBADMSG);
+    cr_assert_eq(plg_read_u64(NULL, path, &u), -EBADMSG);
     harness_write_file(path, "0000000000000000000000000000000000000000000000000000000000000001");
-    cr_assert_eq(plg_read_u64(path, &u), -EBADMSG, "more than 63 bytes");
-    cr_assert_eq(plg_read_u64(dir, &u), -EISDIR);
+    cr_assert_eq(plg_read_u64(NULL, path, &u), -EBADMSG, "more than 63 bytes");
+    cr_assert_eq(plg_read_u64(NULL, dir, &u), -EISDIR);
     snprintf(path, sizeof(path), "%s/missing", dir);
-    cr_assert_eq(plg_read_u64(path, &u), -ENOENT);
+    cr_assert_eq(plg_read_u64(NULL, path, &u), -ENOENT);
     harness_rmtree(dir);
 }
 
@@ -271,7 +271,7 @@ Test(plugins_collector, sysfs_reads)
     harness_tmpdir(dir, "collector");
     snprintf(path, sizeof(path), "%s/attr", dir);
     harness_write_file(path, "\n  Samsung SSD 970 \t\n");
-    cr_assert_eq(plg_sysfs_read(AT_FDCWD, path, out), 15);
+    cr_assert_eq(plg_sysfs_read(NULL, path, out), 15);
     cr_assert_str_eq(out, "Samsung SSD 970");
     /* one read of at most 128 bytes, then trimmed */
     char big[201];
@@ -279,23 +279,31 @@ Test(plugins_collector, sysfs_reads)
     big[200] = '\0';
     memset(big + 120, ' ', 8);
     harness_write_file(path, big);
-    cr_assert_eq(plg_sysfs_read(AT_FDCWD, path, out), 120);
+    cr_assert_eq(plg_sysfs_read(NULL, path, out), 120);
     /* relative to a directory fd, and re-read through a kept fd */
     int dfd = open(dir, O_RDONLY | O_DIRECTORY);
     cr_assert_geq(dfd, 0);
     harness_write_file(path, "\n1\n\n");
-    cr_assert_eq(plg_sysfs_read(dfd, "attr", out), 1);
+    bool at_open = true;
+    cr_assert_eq(plg_sysfs_read_at(NULL, dfd, path, PLG_SPACE, out, &at_open), 1);
     cr_assert_str_eq(out, "1");
+    cr_assert_not(at_open);
+    cr_assert_eq(plg_sysfs_read_at(NULL, dfd, "attr", "\n", out, NULL), 1,
+                 "a bare name is opened relative to dirfd");
     int fd = openat(dfd, "attr", O_RDONLY);
     cr_assert_geq(fd, 0);
     cr_assert_eq(plg_sysfs_pread(fd, out, "\n"), 1);
     cr_assert_eq(plg_sysfs_pread(fd, out, NULL), 4);
     cr_assert_str_eq(out, "\n1\n\n");
     close(fd);
-    cr_assert_eq(plg_sysfs_read(dfd, "missing", out), -ENOENT);
+    snprintf(path, sizeof(path), "%s/missing", dir);
+    cr_assert_eq(plg_sysfs_read_at(NULL, dfd, path, PLG_SPACE, out, &at_open), -ENOENT);
     cr_assert_str_eq(out, "");
+    cr_assert(at_open);
     close(dfd);
-    cr_assert_eq(plg_sysfs_read(AT_FDCWD, dir, out), -EISDIR);
+    cr_assert_eq(plg_sysfs_read(NULL, dir, out), -EISDIR);
+    cr_assert_eq(plg_sysfs_read_at(NULL, AT_FDCWD, dir, PLG_SPACE, out, &at_open), -EISDIR);
+    cr_assert_not(at_open, "a directory opens, and then fails to read");
     harness_rmtree(dir);
 }
 
