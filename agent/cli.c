@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #define EXIT_USAGE 2
 
@@ -141,8 +142,16 @@ static int run_agent(int argc, char **argv)
         agent_config_free(&cfg);
         return EXIT_USAGE;
     }
-    /* Few malloc arenas: ~40 mostly idle threads must not each get one. */
+    /* Few malloc arenas: the agent's threads are mostly idle. */
     mallopt(M_ARENA_MAX, 2);
+    /* Collectors keep procfs/sysfs files open between cycles; allow as many
+     * descriptors as the hard limit permits, as Go programs such as
+     * node_exporter do at start. */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
 
     sigset_t set;
     sigemptyset(&set);

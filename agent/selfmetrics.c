@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAX_HTTP_KEYS 64
@@ -88,9 +89,14 @@ double agent_boot_time(void)
     return p ? strtod(p + 7, NULL) : 0;
 }
 
-/* Open descriptors of this process, counted without allocating. */
+/* Open descriptors of this process. Since Linux 6.2 the size of
+ * /proc/self/fd is the count, for the price of one stat(); older kernels
+ * report 0 there and get the directory listed. */
 static long count_fds(void)
 {
+    struct stat st;
+    if (stat("/proc/self/fd", &st) == 0 && st.st_size > 0)
+        return (long)st.st_size;
     DIR *d = opendir("/proc/self/fd");
     if (!d)
         return -1;
