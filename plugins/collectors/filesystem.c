@@ -40,10 +40,9 @@
  * reference count, the stuck list, the batch (st->items) while a helper
  * works on it, and each helper's fields.
  *
- * Test seam: statfs goes through st->statfs_fn. The hidden option
- * statfs-test-delay=SUBSTRING:DURATION makes statfs of paths containing
- * SUBSTRING block until DURATION after init, simulating a mount that hangs
- * and then recovers; tests use it to prove the timeout and recovery paths.
+ * The unit tests prove the timeout and recovery paths by interposing
+ * statfs(2) in the test binary with one that hangs for chosen paths; the
+ * collector itself has no test hooks.
  */
 #include "plugins/plugins.h"
 
@@ -67,7 +66,7 @@
 #define FS_MOUNTS_MAX (64u << 20) /* a /proc/1/mounts larger than this is refused */
 
 /* Option indexes. */
-enum { OPT_MP_EXCLUDE, OPT_TYPES_EXCLUDE, OPT_TIMEOUT, OPT_OLD_MP, OPT_OLD_TYPES, OPT_DELAY };
+enum { OPT_MP_EXCLUDE, OPT_TYPES_EXCLUDE, OPT_TIMEOUT, OPT_OLD_MP, OPT_OLD_TYPES };
 
 static const struct plg_option fs_options[] = {
     [OPT_MP_EXCLUDE] = {"mount-points-exclude", FS_DEF_MP_EXCLUDE,
@@ -82,14 +81,10 @@ static const struct plg_option fs_options[] = {
     [OPT_OLD_TYPES] = {"ignored-fs-types", NULL,
                        "DEPRECATED: use fs-types-exclude. Regexp of filesystem types to "
                        "ignore."},
-    [OPT_DELAY] = {"statfs-test-delay", NULL,
-                   "TEST ONLY: SUBSTRING:DURATION makes statfs of paths containing SUBSTRING "
-                   "block until DURATION after start, simulating a hung mount."},
     {NULL, NULL, NULL},
 };
 
 struct fs_state;
-typedef int (*fs_statfs_fn)(const struct fs_state *st, const char *path, struct statfs *out);
 
 /* A mount point whose statfs is still blocked in a helper. */
 struct fs_stuck {
@@ -124,9 +119,6 @@ struct fs_state {
     struct plg_filter *mp_filter, *type_filter;
     bool mp_exclude_all, type_exclude_all; /* an empty pattern matches everything */
     int64_t timeout_ms;
-    fs_statfs_fn statfs_fn;
-    char *delay_match;
-    int64_t delay_until_ns;
     /* Used by the collect thread only; reused across cycles. */
     struct cn_buf mounts;
     struct cn_buf paths;
@@ -141,23 +133,9 @@ struct fs_state {
     struct fs_helper *helper; /* the idle or working helper; NULL if none */
 };
 
-/* ---- statfs and the test seam ------------------------------------------ */
-
-static int fs_statfs_plain(const struct fs_state *st, const char *path, struct statfs *out)
+static int fs_statfs(const char *path, struct statfs *out)
 {
-    (void)st;
     return statfs(path, out) == 0 ? 0 : -errno;
-}
-
-static int fs_statfs_delayed(const struct fs_state *st, const char *path, struct statfs *out)
-{
-    if (strstr(path, st->delay_match) && cn_mono_ns() < st->delay_until_ns) {
-        struct timespec until = {.tv_sec = st->delay_until_ns / 1000000000,
-                                 .tv_nsec = st->delay_until_ns % 1000000000};
-        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR)
-            ;
-    }
-    return fs_statfs_plain(st, path, out);
 }
 
 /* ---- state lifetime ------------------------------------------------------ */
@@ -171,7 +149,6 @@ static void fs_state_free(struct fs_state *st)
     }
     plg_filter_destroy(st->mp_filter);
     plg_filter_destroy(st->type_filter);
-    free(st->delay_match);
     free(st->items);
     cn_buf_free(&st->mounts);
     cn_buf_free(&st->paths);
@@ -243,7 +220,7 @@ static void *fs_helper_main(void *arg)
             h->started_ns = cn_mono_ns();
             pthread_mutex_unlock(&st->mu);
             struct statfs sfs;
-            int rc = st->statfs_fn(st, h->path, &sfs);
+            int rc = fs_statfs(h->path, &sfs);
             pthread_mutex_lock(&st->mu);
             if (h->abandoned) {
                 /* The collector gave up on us: the mount has recovered. */
@@ -312,7 +289,7 @@ static void fs_statfs_batch(struct fs_state *st, size_t n)
             for (size_t i = from; i < n; i++) {
                 struct fs_item *it = &st->items[i];
                 if (!it->skip)
-                    it->rc = st->statfs_fn(st, st->paths.data + it->path_off, &it->sfs);
+                    it->rc = fs_statfs(st->paths.data + it->path_off, &it->sfs);
             }
             return;
         }
@@ -369,7 +346,6 @@ static int fs_init(const struct plg_config *cfg, void **state)
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&st->mu, NULL);
     st->refs = 1;
-    st->statfs_fn = fs_statfs_plain;
 
     char err[256] = "";
     const char *mp_pat, *type_pat;
@@ -389,21 +365,6 @@ static int fs_init(const struct plg_config *cfg, void **state)
                  plg_config_get(cfg, "mount-timeout"));
     if (!rc && st->timeout_ms > 1000000000) /* keeps the ns arithmetic in range */
         st->timeout_ms = 1000000000;
-    const char *delay = plg_config_get(cfg, "statfs-test-delay");
-    if (!rc && delay && *delay) {
-        const char *colon = strrchr(delay, ':');
-        int64_t ms;
-        if (!colon || colon == delay || cn_duration_parse(colon + 1, &ms)) {
-            rc = -EINVAL;
-            snprintf(err, sizeof(err), "statfs-test-delay must be SUBSTRING:DURATION, not %s",
-                     delay);
-        } else if (!(st->delay_match = cn_strndup(delay, (size_t)(colon - delay))))
-            rc = -ENOMEM;
-        else {
-            st->delay_until_ns = cn_mono_ns() + ms * 1000000;
-            st->statfs_fn = fs_statfs_delayed;
-        }
-    }
     if (rc) {
         cn_log(CN_LOG_ERROR, "collector", "couldn't create collector", "collector", "filesystem",
                "err", err[0] ? err : strerror(-rc), NULL);
