@@ -12,6 +12,7 @@ CAIRN=${1:-./build/cairn}
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-16}
 CYCLES=${CYCLES:-40}
+CAIRN_CYCLES=${CAIRN_CYCLES:-200}
 WORK=$(mktemp -d /tmp/cairn-bench.XXXXXX)
 PIDS=()
 cleanup() {
@@ -23,9 +24,10 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 wait_http() { for _ in $(seq 1 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
-hz=$(getconf CLK_TCK)
-# CPU seconds (user+system) of a process so far.
-cpu_of() { awk -v hz="$hz" '{ sub(/.*\) /, ""); print ($12 + $13) / hz }' "/proc/$1/stat"; }
+# CPU seconds of a process so far, at nanosecond resolution: the sum of its
+# threads' run times from schedstat (exited threads are not counted, so both
+# processes are measured while they run steadily).
+cpu_of() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.9f", s / 1e9 }'; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 rps() { wrk -t2 -c"$CONNS" -d"${DURATION}s" "$@" 2>/dev/null | awk '/Requests\/sec/ { print $2 }'; }
 
@@ -52,16 +54,17 @@ for _ in $(seq 1 "$CYCLES"); do curl -s -o /dev/null "http://127.0.0.1:$NE_PORT/
 c1=$(cpu_of $NE_PID)
 ne_cycle_ms=$(awk -v a="$c0" -v b="$c1" -v n="$CYCLES" 'BEGIN { printf "%.2f", (b - a) * 1000 / n }')
 
-# cairn: a second instance collecting every 250 ms with nobody scraping.
+# cairn: a second instance collecting every 100 ms with nobody scraping,
+# measured over CAIRN_CYCLES cycles.
 CB_PORT=$(free_port)
-"$CAIRN" agent --web.listen-address=127.0.0.1:$CB_PORT --collector.interval=250ms --log.level=warn >"$WORK/cairn2.log" 2>&1 &
+"$CAIRN" agent --web.listen-address=127.0.0.1:$CB_PORT --collector.interval=100ms --log.level=warn >"$WORK/cairn2.log" 2>&1 &
 CB_PID=$!; PIDS+=($CB_PID)
 wait_http "http://127.0.0.1:$CB_PORT/-/ready"
 sleep 1
 c0=$(cpu_of $CB_PID)
-sleep $((CYCLES / 4))
+sleep "$(awk -v n="$CAIRN_CYCLES" 'BEGIN { print n / 10 }')"
 c1=$(cpu_of $CB_PID)
-ca_cycle_ms=$(awk -v a="$c0" -v b="$c1" -v n="$CYCLES" 'BEGIN { printf "%.3f", (b - a) * 1000 / n }')
+ca_cycle_ms=$(awk -v a="$c0" -v b="$c1" -v n="$CAIRN_CYCLES" 'BEGIN { printf "%.3f", (b - a) * 1000 / n }')
 ca_self_ms=$(curl -s "http://127.0.0.1:$CB_PORT/metrics" | awk '/^cairn_collection_cpu_seconds / { printf "%.3f", $2 * 1000 }')
 kill $CB_PID
 
