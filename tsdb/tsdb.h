@@ -196,4 +196,154 @@ int tsdb_chunk_reader_get(const struct tsdb_chunk_reader *r, tsdb_chunk_ref ref,
  * continue over more bytes. */
 uint32_t tsdb_crc32c(uint32_t crc, const void *data, size_t len);
 
+/* ---- index, meta.json and blocks ------------------------------------------------ */
+
+#define TSDB_INDEX_MAGIC 0xBAAAD700u
+#define TSDB_INDEX_VERSION 2
+#define TSDB_TOMBSTONES_MAGIC 0x0130BA30u
+#define TSDB_ULID_LEN 26
+
+/*
+ * Index v2 writer (the block's "index" file), streaming as Prometheus 2.42's
+ * index.Writer and producing the same bytes for the same input: first every
+ * symbol (each label name and value once, in strictly ascending byte order),
+ * then every series in strictly ascending label-set order with its chunk
+ * metas; close writes label indices, postings, the offset tables and the TOC.
+ * Symbols and one (name, value, series) triple per label stay in memory.
+ * Functions answer -EINVAL for out-of-order input or unknown symbols, -EFBIG
+ * when a series reference passes 32 bits, -errno on I/O; errors stick.
+ */
+struct tsdb_index_writer;
+int tsdb_index_writer_open(const char *path, struct tsdb_index_writer **out);
+/* The string is copied. */
+int tsdb_index_writer_add_symbol(struct tsdb_index_writer *w, const char *sym);
+/* Labels and metas are borrowed for the call; metas in time order. */
+int tsdb_index_writer_add_series(struct tsdb_index_writer *w, const struct tsdb_labels *ls,
+                                 const struct tsdb_chunk_meta *chunks, size_t nchunks);
+/* Finishes the file and fsyncs it (unless an error stuck); frees w in all
+ * cases. On error the partial file is left for the caller to remove. */
+int tsdb_index_writer_close(struct tsdb_index_writer *w);
+
+/*
+ * Index v2 reader over mmap'd (or borrowed) bytes. Opening checks the
+ * header, the TOC, the symbol table, the postings offset table and the label
+ * offset table (bounds and CRC32-C) and copies symbols and table keys into
+ * NUL-terminated strings; series and postings are checked when read, or all
+ * at once with tsdb_index_reader_verify(). Truncated or malformed data gives
+ * -EINVAL, a checksum mismatch -EBADMSG; err (may be NULL) gets a message.
+ * An open reader is immutable: several threads may read it at once.
+ */
+struct tsdb_index_reader;
+int tsdb_index_reader_open(const char *path, struct tsdb_index_reader **out, char *err,
+                           size_t errcap);
+/* As above over len bytes the caller keeps alive until close. */
+int tsdb_index_reader_open_mem(const uint8_t *data, size_t len, struct tsdb_index_reader **out,
+                               char *err, size_t errcap);
+void tsdb_index_reader_close(struct tsdb_index_reader *r); /* accepts NULL */
+/* Reads every postings list and every series: 0, -EINVAL or -EBADMSG. */
+int tsdb_index_reader_verify(const struct tsdb_index_reader *r, char *err, size_t errcap);
+
+size_t tsdb_index_symbol_count(const struct tsdb_index_reader *r);
+/* Symbol number i (borrowed), or NULL when out of range. */
+const char *tsdb_index_symbol(const struct tsdb_index_reader *r, uint32_t i);
+/* The label names that have postings, ascending (borrowed array). */
+void tsdb_index_label_names(const struct tsdb_index_reader *r, const char *const **names,
+                            size_t *n);
+/* The values of label `name`, ascending (borrowed; n = 0 for an unknown name). */
+void tsdb_index_label_values(const struct tsdb_index_reader *r, const char *name,
+                             const char *const **values, size_t *n);
+/* The series references holding name=value, ascending, into a malloc'd
+ * array the caller frees (NULL, 0 for an unknown pair). The pair ("", "")
+ * is every series. 0, -ENOMEM, -EINVAL or -EBADMSG. */
+int tsdb_index_postings(const struct tsdb_index_reader *r, const char *name, const char *value,
+                        uint32_t **refs, size_t *n);
+
+/* One series as read from the index; strings are borrowed from the reader,
+ * the arrays are grown as needed and reused from call to call. */
+struct tsdb_index_series {
+    struct tsdb_label *labels;
+    size_t nlabels, labels_cap;
+    struct tsdb_chunk_meta *chunks;
+    size_t nchunks, chunks_cap;
+};
+void tsdb_index_series_free(struct tsdb_index_series *s); /* the arrays only */
+/* Reads the series at reference ref (its offset / 16). 0, -ENOMEM, -EINVAL
+ * (bad reference or encoding) or -EBADMSG. */
+int tsdb_index_series(const struct tsdb_index_reader *r, uint32_t ref,
+                      struct tsdb_index_series *out);
+
+/* A block's meta.json (Prometheus' BlockMeta, version 1). */
+struct tsdb_block_meta {
+    char ulid[TSDB_ULID_LEN + 1];
+    int64_t min_time, max_time; /* max_time is exclusive: last sample + 1 */
+    uint64_t num_samples, num_series, num_chunks, num_tombstones;
+    int level;
+    char (*sources)[TSDB_ULID_LEN + 1]; /* malloc'd, nsources entries */
+    size_t nsources;
+    int version;
+};
+
+/* A ULID (Crockford base32, 26 characters) from a millisecond time and 10
+ * random bytes. */
+void tsdb_ulid_format(int64_t ms, const uint8_t rnd[10], char out[TSDB_ULID_LEN + 1]);
+/* A new ULID from the wall clock and getrandom(2): 0 or -errno. */
+int tsdb_ulid_new(char out[TSDB_ULID_LEN + 1]);
+/* Whether s is a 26-character ULID (first character 0-7). */
+bool tsdb_ulid_valid(const char *s);
+
+/* Writes <dir>/meta.json (via meta.json.tmp, fsync and rename). 0 or -errno. */
+int tsdb_meta_write(const char *dir, const struct tsdb_block_meta *m);
+/* Reads <dir>/meta.json into *m (free with tsdb_meta_free). -EINVAL with a
+ * message for text that is not JSON or not a version-1 BlockMeta. */
+int tsdb_meta_read(const char *dir, struct tsdb_block_meta *m, char *err, size_t errcap);
+void tsdb_meta_free(struct tsdb_block_meta *m); /* frees sources; accepts NULL */
+
+/* Input for tsdb_block_write: a series with either samples (strictly
+ * ascending timestamps; cut into XOR chunks of TSDB_XOR_SAMPLES_PER_CHUNK)
+ * or, when nchunks > 0, XOR chunks already encoded. All borrowed. */
+struct tsdb_block_chunk {
+    int64_t mint, maxt;
+    const uint8_t *data;
+    size_t len;
+};
+struct tsdb_block_series {
+    struct tsdb_labels labels;
+    const struct tsdb_sample *samples;
+    size_t nsamples;
+    const struct tsdb_block_chunk *chunks;
+    size_t nchunks;
+};
+
+/*
+ * Writes a level-1 block of n series (any order; label sets unique, at
+ * least one sample in all) as <parent>/<ULID>.tmp/{chunks/000001, index,
+ * meta.json, tombstones}, fsyncs files and directories and renames it to
+ * <parent>/<ULID>. The ULID goes to ulid_out (may be NULL). 0, -EINVAL for
+ * bad input, -ENOMEM or -errno; on failure the .tmp directory is removed.
+ */
+int tsdb_block_write(const char *parent, const struct tsdb_block_series *series, size_t n,
+                     char *ulid_out);
+
+/*
+ * An opened block: meta.json, the index (verified completely on open) and
+ * the chunk files. -EINVAL/-EBADMSG/-ENOENT with a message in err. An open
+ * block is immutable and may be read from several threads.
+ */
+struct tsdb_block;
+int tsdb_block_open(const char *dir, struct tsdb_block **out, char *err, size_t errcap);
+void tsdb_block_close(struct tsdb_block *b); /* accepts NULL */
+const struct tsdb_block_meta *tsdb_block_meta(const struct tsdb_block *b);
+const struct tsdb_index_reader *tsdb_block_index(const struct tsdb_block *b);
+/* The references of the series matching every matcher (Prometheus'
+ * semantics: a matcher that matches "" also selects series without the
+ * label; no matchers select all), ascending, in a malloc'd array. */
+int tsdb_block_select(const struct tsdb_block *b, const struct tsdb_matcher *const *ms, size_t nms,
+                      uint32_t **refs, size_t *n);
+/* Reads series ref: its labels and chunk metas into s, and its samples with
+ * mint <= t <= maxt into *samples (malloc'd, grown as needed; *cap tracks
+ * its size), count in *n. 0, -ENOMEM, -EINVAL or -EBADMSG. */
+int tsdb_block_series(const struct tsdb_block *b, uint32_t ref, int64_t mint, int64_t maxt,
+                      struct tsdb_index_series *s, struct tsdb_sample **samples, size_t *n,
+                      size_t *cap);
+
 #endif
