@@ -26,6 +26,7 @@ static void usage(FILE *out)
     fprintf(out, "usage: cairn <command> [<flags>]\n\n"
                  "Commands:\n"
                  "  agent     run the monitoring agent (see cairn agent --help)\n"
+                 "  tsdb      tools for a TSDB directory (see cairn tsdb --help)\n"
                  "  version   print the version\n");
 }
 
@@ -228,6 +229,8 @@ int agent_main(int argc, char **argv)
     }
     if (!strcmp(cmd, "agent"))
         return run_agent(argc - 1, argv + 1);
+    if (!strcmp(cmd, "tsdb"))
+        return agent_tsdb_main(argc - 1, argv + 1);
     fprintf(stderr, "cairn: error: unknown command \"%s\"\n", cmd);
     usage(stderr);
     return EXIT_USAGE;

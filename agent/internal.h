@@ -163,4 +163,9 @@ enum exp_format agent_negotiate_format(const char *accept);
 /* Whether an Accept-Encoding header allows gzip. */
 bool agent_accepts_gzip(const char *accept_encoding);
 
+/* ---- cairn tsdb (tsdb_cli.c) ----------------------------------------------- */
+
+/* Runs `cairn tsdb ...`; argv[0] is "tsdb". Returns the exit status. */
+int agent_tsdb_main(int argc, char **argv);
+
 #endif
