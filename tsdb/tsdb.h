@@ -346,4 +346,337 @@ int tsdb_block_series(const struct tsdb_block *b, uint32_t ref, int64_t mint, in
                       struct tsdb_index_series *s, struct tsdb_sample **samples, size_t *n,
                       size_t *cap);
 
+/* ---- head and querier ------------------------------------------------------------ */
+
+/*
+ * The head: the in-memory part of the database that takes appends. Series
+ * are keyed by label set, get a stable reference (1, 2, ... in creation
+ * order; never reused) and live until the head is destroyed. Label strings
+ * are interned (each distinct string stored once), postings (sorted series
+ * references) are kept per label pair, and each series holds one open XOR
+ * chunk in a small buffer that grows on demand plus its closed chunks
+ * (TSDB_XOR_SAMPLES_PER_CHUNK samples each) as exact-size byte arrays.
+ *
+ * Appends follow Prometheus' head: a sample older than the series' last one
+ * is refused with -ERANGE (counted as out of order), one at the last
+ * timestamp with a different value (bit for bit) with -EEXIST (counted as a
+ * duplicate); the same timestamp and value again is accepted and ignored.
+ * Staleness markers (tsdb_stale_nan()) are ordinary samples.
+ *
+ * Threads: one rwlock per head. Any number of threads may call the reading
+ * functions (tsdb_head_stats, tsdb_head_source's operations,
+ * tsdb_head_write_block) while one thread appends; appends take the lock
+ * exclusively for one sample at a time. Several appending threads are safe
+ * too but serialise.
+ */
+struct tsdb_head;
+int tsdb_head_create(struct tsdb_head **out);
+void tsdb_head_destroy(struct tsdb_head *h); /* accepts NULL */
+
+/* Appends a sample to the series with labels ls (borrowed; sorted by name,
+ * names unique and non-empty, at least one label), creating the series if
+ * needed; its reference goes to *ref (may be NULL). 0, -EINVAL (bad label
+ * set), -ERANGE (out of order), -EEXIST (duplicate), -ENOMEM. */
+int tsdb_head_append(struct tsdb_head *h, const struct tsdb_labels *ls, int64_t t, double v,
+                     uint64_t *ref);
+/* The fast path: appends to an existing series by reference. As above, and
+ * -ENOENT for an unknown reference. */
+int tsdb_head_append_ref(struct tsdb_head *h, uint64_t ref, int64_t t, double v);
+
+struct tsdb_head_stats {
+    uint64_t series, chunks, samples;
+    uint64_t out_of_order, duplicates; /* refused samples */
+    int64_t mint, maxt;                /* INT64_MAX, INT64_MIN when empty */
+    uint64_t symbols, chunk_bytes;     /* interned strings; encoded chunk bytes */
+};
+void tsdb_head_stats(struct tsdb_head *h, struct tsdb_head_stats *st);
+
+/*
+ * Cuts a block from the head: every series' samples with mint <= t < maxt
+ * are written by tsdb_block_write into a new block under parent (its ULID to
+ * ulid_out, may be NULL). The head is unchanged (dropping written data is
+ * the caller's business). Appends may go on meanwhile; samples are copied
+ * under the read lock, the files written without it. 0, -ENODATA when no
+ * sample is in range (nothing written), -ENOMEM or tsdb_block_write's
+ * errors.
+ */
+int tsdb_head_write_block(struct tsdb_head *h, const char *parent, int64_t mint, int64_t maxt,
+                          char *ulid_out);
+
+/*
+ * The querier. Data sources (the head, opened blocks, later anything else)
+ * are reached only through struct tsdb_source, a small vtable, so the query
+ * side never sees their internals. Results are self-contained: labels and
+ * samples are copied and owned by the result, valid after the source goes.
+ */
+struct tsdb_series {
+    struct tsdb_labels labels;   /* owned: one allocation with the strings */
+    struct tsdb_sample *samples; /* owned, strictly ascending timestamps */
+    size_t n;
+};
+struct tsdb_series_set {
+    struct tsdb_series *v; /* sorted by labels (tsdb_labels_cmp) */
+    size_t n, cap;
+};
+void tsdb_series_set_free(struct tsdb_series_set *s); /* contents; accepts NULL */
+
+struct tsdb_strings {
+    char **v; /* owned, sorted ascending, unique */
+    size_t n, cap;
+};
+void tsdb_strings_free(struct tsdb_strings *s); /* contents; accepts NULL */
+
+/* For sources: appends a series, copying the labels (borrowed) and n >= 1
+ * samples. 0 or -ENOMEM. */
+int tsdb_series_set_add(struct tsdb_series_set *s, const struct tsdb_labels *ls,
+                        const struct tsdb_sample *samples, size_t n);
+/* For sources: appends a copy of str. 0 or -ENOMEM. */
+int tsdb_strings_add(struct tsdb_strings *s, const char *str);
+
+/* A data source. Each operation adds to *out (zero-initialised by the
+ * caller) in any order (the query functions sort and deduplicate), returns
+ * 0 or -errno, and leaves *out freeable on error. Matchers
+ * follow Prometheus (a matcher that matches "" also selects series without
+ * the label; no matchers select every series). */
+struct tsdb_source_ops {
+    /* Series matching every matcher with at least one sample in
+     * mint <= t <= maxt (only those samples). */
+    int (*select)(void *ctx, const struct tsdb_matcher *const *ms, size_t nms, int64_t mint,
+                  int64_t maxt, struct tsdb_series_set *out);
+    /* Label names of the matching series (all names without matchers). */
+    int (*label_names)(void *ctx, const struct tsdb_matcher *const *ms, size_t nms,
+                       struct tsdb_strings *out);
+    /* Non-empty values of label `name` in the matching series. */
+    int (*label_values)(void *ctx, const char *name, const struct tsdb_matcher *const *ms,
+                        size_t nms, struct tsdb_strings *out);
+};
+struct tsdb_source {
+    const struct tsdb_source_ops *ops;
+    void *ctx; /* borrowed: the head or block must outlive the source's use */
+};
+/* Sources over a head (safe during appends) and an opened block. */
+struct tsdb_source tsdb_head_source(struct tsdb_head *h);
+struct tsdb_source tsdb_block_source(struct tsdb_block *b);
+
+/* Select over several sources: series with equal label sets are merged into
+ * one, samples in time order, a timestamp present in several sources kept
+ * once (the first source's value). Sorted by labels. 0 or -errno. */
+int tsdb_query_select(const struct tsdb_source *src, size_t nsrc,
+                      const struct tsdb_matcher *const *ms, size_t nms, int64_t mint, int64_t maxt,
+                      struct tsdb_series_set *out);
+/* The union of the sources' label names / values, sorted, unique. */
+int tsdb_query_label_names(const struct tsdb_source *src, size_t nsrc,
+                           const struct tsdb_matcher *const *ms, size_t nms,
+                           struct tsdb_strings *out);
+int tsdb_query_label_values(const struct tsdb_source *src, size_t nsrc, const char *name,
+                            const struct tsdb_matcher *const *ms, size_t nms,
+                            struct tsdb_strings *out);
+
+/* ---- write-ahead log ------------------------------------------------------------ */
+
+/*
+ * The WAL in Prometheus' format (wal.md; tsdb/wlog in Prometheus 2.42): a
+ * directory of segments named 00000000, 00000001, ... written in 32 KiB
+ * pages. A record is split into fragments (full, or first/middle/last) that
+ * never cross a page; each fragment has a 7-byte header: type byte (bit 3:
+ * snappy-compressed), big-endian uint16 length, big-endian CRC32-C of the
+ * fragment's bytes. When fewer than 7 bytes are left in a page, or when a
+ * segment ends, the rest of the page is zeros. A record never spans
+ * segments.
+ */
+#define TSDB_WAL_PAGE_SIZE 32768u
+#define TSDB_WAL_HEADER_SIZE 7u
+#define TSDB_WAL_SEGMENT_SIZE (128u << 20)
+
+/*
+ * WAL writer. Opening creates dir if needed and starts a new segment after
+ * the highest one present (as Prometheus does, so a torn tail of an old
+ * segment is never appended to). Records are written uncompressed.
+ *
+ * Durability policy: tsdb_wal_log() hands each record to the kernel
+ * (write(2)) before it returns, so it survives a crash of the process; it
+ * reaches the disk when the segment is cut (the finished segment is padded
+ * and fsync'd), on tsdb_wal_sync() and on tsdb_wal_close(). How often to
+ * call tsdb_wal_sync() is the caller's choice (the head syncs once per
+ * commit or on a timer). After an I/O error every call answers that error.
+ */
+struct tsdb_wal;
+/* segment_size 0 means TSDB_WAL_SEGMENT_SIZE; otherwise a multiple of
+ * TSDB_WAL_PAGE_SIZE (else -EINVAL). 0 or -errno. */
+int tsdb_wal_open(const char *dir, uint64_t segment_size, struct tsdb_wal **out);
+/* Appends one record (borrowed, len >= 1; -EINVAL for 0). A record that does
+ * not fit in what is left of the segment starts a new one; a record larger
+ * than a whole segment gets a segment of its own, as in Prometheus. */
+int tsdb_wal_log(struct tsdb_wal *w, const uint8_t *rec, size_t len);
+/* Writes the page in progress to the kernel (no-op when already written). */
+int tsdb_wal_flush(struct tsdb_wal *w);
+/* Flushes and fdatasyncs the active segment. */
+int tsdb_wal_sync(struct tsdb_wal *w);
+/* Ends the active segment (pads its page, fsyncs) and starts the next. */
+int tsdb_wal_cut(struct tsdb_wal *w);
+/* The active segment's number. */
+int tsdb_wal_segment(const struct tsdb_wal *w);
+/* Pads the last page, fsyncs, closes; frees w in all cases (accepts NULL). */
+int tsdb_wal_close(struct tsdb_wal *w);
+
+/* Segment numbers in dir (names of 8 decimal digits, other names ignored),
+ * ascending, into a malloc'd array. 0, -ENOMEM or -errno. */
+int tsdb_wal_segments(const char *dir, int **segs, size_t *n);
+
+/* Where and why reading stopped on damage. */
+struct tsdb_wal_corruption {
+    int segment;     /* segment number */
+    uint64_t offset; /* byte offset in the segment of the damaged record */
+    char msg[160];
+};
+
+/*
+ * Decoder of one segment's bytes (borrowed; the reader below maps files and
+ * feeds them here, the fuzzer feeds it directly). Reassembles fragments,
+ * checks CRCs, fragment order, page bounds and zero padding, decompresses
+ * snappy fragments. Nothing it is given can make it read out of bounds.
+ */
+struct tsdb_wal_seg_reader {
+    const uint8_t *data;
+    size_t len, off;
+    size_t rec_off; /* offset of the record last returned or refused */
+    uint8_t *rec, *dec;
+    size_t rec_cap, dec_cap;
+};
+void tsdb_wal_seg_reader_init(struct tsdb_wal_seg_reader *s, const uint8_t *data, size_t len);
+/* 1 and the next record in *rec, *len (valid until the next call), 0 at a
+ * clean end, -EBADMSG for damage (reason in err; s->rec_off is where the
+ * damaged record starts, i.e. where a repair truncates), -ENOMEM. */
+int tsdb_wal_seg_reader_next(struct tsdb_wal_seg_reader *s, const uint8_t **rec, size_t *len,
+                             char *err, size_t errcap);
+void tsdb_wal_seg_reader_free(struct tsdb_wal_seg_reader *s); /* buffers only */
+
+/*
+ * Reads every record of a WAL directory in replay order: the segments of
+ * the newest checkpoint.N (see tsdb_wal_checkpoint) if there is one, then
+ * the WAL's segments after N (older ones still present are skipped). Segment
+ * numbers must be consecutive (else open answers -EINVAL). Damage anywhere
+ * (torn tail, bad CRC, non-zero padding) stops reading with -EBADMSG and a
+ * position that tsdb_wal_repair() accepts; damage inside a checkpoint is
+ * reported with segment -1, which repair refuses, as Prometheus does.
+ */
+struct tsdb_wal_reader;
+/* 0, -ENOENT (no such directory), -ENOMEM, -errno. */
+int tsdb_wal_reader_open(const char *dir, struct tsdb_wal_reader **out);
+/* 1 and a record (borrowed until the next call), 0 at the end, -EBADMSG
+ * (see tsdb_wal_reader_corruption), -ENOMEM, -errno. */
+int tsdb_wal_reader_next(struct tsdb_wal_reader *r, const uint8_t **rec, size_t *len);
+/* Segment (-1 inside the checkpoint) and offset of the record last returned. */
+void tsdb_wal_reader_pos(const struct tsdb_wal_reader *r, int *segment, uint64_t *offset);
+/* Filled in when next answered -EBADMSG. */
+const struct tsdb_wal_corruption *tsdb_wal_reader_corruption(const struct tsdb_wal_reader *r);
+void tsdb_wal_reader_close(struct tsdb_wal_reader *r); /* accepts NULL */
+
+/*
+ * Prometheus' Repair: deletes every segment after c->segment, truncates
+ * that one at c->offset (the end of its last good record) and pads it with
+ * zeros to a page boundary, then fsyncs. Records before the damage stay
+ * readable. Must not run while a writer has dir open. 0 or -errno
+ * (-EINVAL for an offset past the segment's end).
+ */
+int tsdb_wal_repair(const char *dir, const struct tsdb_wal_corruption *c);
+
+/*
+ * Checkpoints (Prometheus' wlog.Checkpoint): the records of segments
+ * from..to (and of the previous checkpoint, if any; then from becomes the
+ * segment after it) that are still needed, written as the WAL directory
+ * <dir>/checkpoint.<to, 8 digits>/ (via checkpoint.N.tmp, renamed when
+ * complete). Kept: series for which keep(ctx, ref) is true, samples with
+ * t >= mint, tombstones with maxt >= mint. Other record types (exemplars,
+ * histograms, metadata, which cairn does not write) are dropped.
+ * tsdb_wal_reader_open() replays the newest checkpoint first, then the
+ * segments after it. 0, -EINVAL (bad range or a malformed record),
+ * -ENOENT (segment `to` missing), -EBADMSG (damage, see the reader),
+ * -ENOMEM or -errno; on failure the .tmp directory is removed.
+ */
+struct tsdb_wal_checkpoint_stats {
+    size_t series, dropped_series;
+    size_t samples, dropped_samples;
+    size_t tombstones, dropped_tombstones;
+};
+typedef bool (*tsdb_wal_keep_fn)(void *ctx, uint64_t ref);
+int tsdb_wal_checkpoint(const char *dir, int from, int to, tsdb_wal_keep_fn keep, void *ctx,
+                        int64_t mint, struct tsdb_wal_checkpoint_stats *st);
+/* After a checkpoint up to segment first - 1: deletes segments before
+ * first and checkpoints older than first - 1 (Prometheus' Truncate and
+ * DeleteCheckpoints). Must not run while a reader is open. 0 or -errno. */
+int tsdb_wal_truncate(const char *dir, int first);
+/* The checkpoint an open reader replays first, or -1. */
+int tsdb_wal_reader_checkpoint(const struct tsdb_wal_reader *r);
+
+/* ---- WAL records (tsdb/record in Prometheus) ---------------------------------- */
+
+enum tsdb_record_type {
+    TSDB_REC_SERIES = 1,
+    TSDB_REC_SAMPLES = 2,
+    TSDB_REC_TOMBSTONES = 3,
+    TSDB_REC_EXEMPLARS = 4,
+    TSDB_REC_MMAP_MARKERS = 5,
+    TSDB_REC_METADATA = 6,
+    TSDB_REC_HISTOGRAMS = 7,
+    TSDB_REC_FLOAT_HISTOGRAMS = 8,
+    TSDB_REC_UNKNOWN = 255,
+};
+
+struct tsdb_ref_series {
+    uint64_t ref;
+    struct tsdb_labels labels;
+};
+struct tsdb_ref_sample {
+    uint64_t ref;
+    int64_t t;
+    double v;
+};
+struct tsdb_tombstone {
+    uint64_t ref;
+    int64_t mint, maxt;
+};
+
+/* The record's type: one of the above, TSDB_REC_UNKNOWN for anything else. */
+enum tsdb_record_type tsdb_record_type(const uint8_t *rec, size_t len);
+
+/*
+ * Encoders: write the record Prometheus' record.Encoder writes for the same
+ * input into buf (cap bytes). 0 and the length in *len, or -ENOSPC with the
+ * length needed in *len (nothing useful written). Series: type 1, per series
+ * a big-endian 64-bit ref, uvarint label count, uvarint-prefixed name and
+ * value strings. Samples: type 2, the first sample's ref and time as
+ * big-endian 64-bit, then per sample the signed varint deltas of ref and
+ * time from those and the value's 64 bits big-endian. Tombstones: type 3,
+ * per interval a big-endian ref and signed varint mint, maxt.
+ */
+int tsdb_record_encode_series(const struct tsdb_ref_series *s, size_t n, uint8_t *buf, size_t cap,
+                              size_t *len);
+int tsdb_record_encode_samples(const struct tsdb_ref_sample *s, size_t n, uint8_t *buf, size_t cap,
+                               size_t *len);
+int tsdb_record_encode_tombstones(const struct tsdb_tombstone *t, size_t n, uint8_t *buf,
+                                  size_t cap, size_t *len);
+
+/*
+ * Decoders iterate one record (borrowed) without allocating. Start with
+ * tsdb_record_dec_init (-EINVAL if the record is not of the type asked or
+ * is too short for its header), then call next until it answers 0 (end) or
+ * -EINVAL (malformed: truncated, overlong varint, trailing bytes).
+ */
+struct tsdb_record_dec {
+    const uint8_t *p;
+    size_t len, off;
+    uint64_t base_ref;
+    int64_t base_t;
+};
+int tsdb_record_dec_init(struct tsdb_record_dec *d, const uint8_t *rec, size_t len,
+                         enum tsdb_record_type type);
+/* One series: labels into lcap entries, their strings NUL-terminated into
+ * strbuf (scap bytes). A strbuf as long as the record and len/2 labels are
+ * always enough; less gives -ENOSPC. 1, 0, -EINVAL or -ENOSPC. */
+int tsdb_record_next_series(struct tsdb_record_dec *d, uint64_t *ref, struct tsdb_label *labels,
+                            size_t lcap, size_t *nlabels, char *strbuf, size_t scap);
+int tsdb_record_next_sample(struct tsdb_record_dec *d, struct tsdb_ref_sample *s);
+int tsdb_record_next_tombstone(struct tsdb_record_dec *d, struct tsdb_tombstone *t);
+
 #endif
