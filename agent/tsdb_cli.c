@@ -2,6 +2,10 @@
  * `cairn tsdb`: tools over a TSDB directory, in the shape of promtool's.
  *
  *   cairn tsdb list [-r] DIR   the blocks, as `promtool tsdb list` prints them
+ *   cairn tsdb dump [--min-time T] [--max-time T] [--match SELECTOR] DIR
+ *                              the samples of the blocks and of the head
+ *                              replayed read-only from the WAL, as
+ *                              `promtool tsdb dump` prints them
  *
  * Output is meant to be compared with promtool's line for line, so columns
  * follow its tabwriter layout (minimum width 13, padding 2, the last column
@@ -206,11 +210,376 @@ static int tsdb_list(const char *dir, bool human)
     return status;
 }
 
+/* ---- dump ------------------------------------------------------------------ */
+
+/* Go's %q for a label value: printable ASCII as is, the usual escapes, other
+ * control and invalid bytes as \xNN; valid UTF-8 above ASCII is kept. */
+static void print_quoted(const char *s)
+{
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", stdout); break;
+        case '\\': fputs("\\\\", stdout); break;
+        case '\a': fputs("\\a", stdout); break;
+        case '\b': fputs("\\b", stdout); break;
+        case '\f': fputs("\\f", stdout); break;
+        case '\n': fputs("\\n", stdout); break;
+        case '\r': fputs("\\r", stdout); break;
+        case '\t': fputs("\\t", stdout); break;
+        case '\v': fputs("\\v", stdout); break;
+        default: {
+            size_t n = *p < 0x80 ? 1 : plg_utf8_len((const char *)p, strlen((const char *)p));
+            if (*p < 0x20 || *p == 0x7f || n == 0)
+                printf("\\x%02x", *p);
+            else {
+                fwrite(p, 1, n, stdout);
+                p += n - 1;
+            }
+        }
+        }
+    }
+    putchar('"');
+}
+
+/* A selector's matchers: `name{l="v", l2=~'re'}` or `{...}`. */
+struct selector {
+    struct tsdb_matcher *m[32];
+    size_t n;
+};
+
+static void selector_free(struct selector *sel)
+{
+    for (size_t i = 0; i < sel->n; i++)
+        tsdb_matcher_destroy(sel->m[i]);
+    sel->n = 0;
+}
+
+static int selector_add(struct selector *sel, enum tsdb_match_type t, const char *name,
+                        const char *value, char *err, size_t errcap)
+{
+    if (sel->n == sizeof(sel->m) / sizeof(sel->m[0])) {
+        snprintf(err, errcap, "too many matchers");
+        return -EINVAL;
+    }
+    int rc = tsdb_matcher_create(t, name, value, &sel->m[sel->n], err, errcap);
+    if (!rc)
+        sel->n++;
+    return rc;
+}
+
+static const char *skip_blank(const char *p)
+{
+    while (*p == ' ' || *p == '\t')
+        p++;
+    return p;
+}
+
+/* Reads an identifier into out; returns the end or NULL. */
+static const char *read_ident(const char *p, char *out, size_t cap, bool metric)
+{
+    size_t n = 0;
+    while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' ||
+           (metric && *p == ':') || (n > 0 && *p >= '0' && *p <= '9')) {
+        if (n + 1 >= cap)
+            return NULL;
+        out[n++] = *p++;
+    }
+    out[n] = '\0';
+    return n ? p : NULL;
+}
+
+/* Reads a "..." or '...' string with backslash escapes. */
+static const char *read_string(const char *p, char *out, size_t cap)
+{
+    char q = *p;
+    if (q != '"' && q != '\'')
+        return NULL;
+    size_t n = 0;
+    for (p++; *p && *p != q; p++) {
+        char c = *p;
+        if (c == '\\') {
+            c = *++p;
+            if (c == 'n')
+                c = '\n';
+            else if (c == 't')
+                c = '\t';
+            else if (c == '\0')
+                return NULL;
+        }
+        if (n + 1 >= cap)
+            return NULL;
+        out[n++] = c;
+    }
+    if (*p != q)
+        return NULL;
+    out[n] = '\0';
+    return p + 1;
+}
+
+static int selector_parse(const char *s, struct selector *sel, char *err, size_t errcap)
+{
+    char name[256], value[4096];
+    const char *p = skip_blank(s);
+    const char *q = read_ident(p, name, sizeof(name), true);
+    int rc;
+    if (q) {
+        if ((rc = selector_add(sel, TSDB_MATCH_EQ, "__name__", name, err, errcap)))
+            return rc;
+        p = skip_blank(q);
+    }
+    if (*p == '{') {
+        p = skip_blank(p + 1);
+        while (*p && *p != '}') {
+            if (!(q = read_ident(p, name, sizeof(name), false)))
+                goto bad;
+            p = skip_blank(q);
+            enum tsdb_match_type t;
+            if (p[0] == '=' && p[1] == '~')
+                t = TSDB_MATCH_RE, p += 2;
+            else if (p[0] == '!' && p[1] == '~')
+                t = TSDB_MATCH_NRE, p += 2;
+            else if (p[0] == '!' && p[1] == '=')
+                t = TSDB_MATCH_NEQ, p += 2;
+            else if (p[0] == '=')
+                t = TSDB_MATCH_EQ, p += 1;
+            else
+                goto bad;
+            if (!(q = read_string(skip_blank(p), value, sizeof(value))))
+                goto bad;
+            if ((rc = selector_add(sel, t, name, value, err, errcap)))
+                return rc;
+            p = skip_blank(q);
+            if (*p == ',')
+                p = skip_blank(p + 1);
+            else if (*p != '}')
+                goto bad;
+        }
+        if (*p != '}')
+            goto bad;
+        p = skip_blank(p + 1);
+    }
+    if (*p || sel->n == 0)
+        goto bad;
+    return 0;
+bad:
+    snprintf(err, errcap, "cannot parse selector \"%s\" near \"%s\"", s, p);
+    return -EINVAL;
+}
+
+/* WAL series reference -> the head's series, for the replay. */
+struct ref_map {
+    uint64_t *wal, *head;
+    struct tsdb_label **labels; /* owned copies, one allocation each */
+    size_t *nlabels;
+    size_t n, cap;
+};
+
+static long ref_find(const struct ref_map *m, uint64_t wal)
+{
+    for (size_t i = m->n; i > 0; i--) /* recent series are looked up most */
+        if (m->wal[i - 1] == wal)
+            return (long)(i - 1);
+    return -1;
+}
+
+static void ref_map_free(struct ref_map *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        free(m->labels[i]);
+    free(m->wal);
+    free(m->head);
+    free(m->labels);
+    free(m->nlabels);
+}
+
+static int ref_add(struct ref_map *m, uint64_t wal, const struct tsdb_label *ls, size_t n)
+{
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 256;
+        uint64_t *w = realloc(m->wal, cap * sizeof(*w));
+        if (w)
+            m->wal = w;
+        uint64_t *h = realloc(m->head, cap * sizeof(*h));
+        if (h)
+            m->head = h;
+        struct tsdb_label **l = realloc(m->labels, cap * sizeof(*l));
+        if (l)
+            m->labels = l;
+        size_t *nl = realloc(m->nlabels, cap * sizeof(*nl));
+        if (nl)
+            m->nlabels = nl;
+        if (!w || !h || !l || !nl)
+            return -ENOMEM;
+        m->cap = cap;
+    }
+    size_t bytes = n * sizeof(struct tsdb_label);
+    for (size_t i = 0; i < n; i++)
+        bytes += strlen(ls[i].name) + strlen(ls[i].value) + 2;
+    struct tsdb_label *copy = malloc(bytes ? bytes : 1);
+    if (!copy)
+        return -ENOMEM;
+    char *str = (char *)(copy + n);
+    for (size_t i = 0; i < n; i++) {
+        copy[i].name = strcpy(str, ls[i].name);
+        str += strlen(str) + 1;
+        copy[i].value = strcpy(str, ls[i].value);
+        str += strlen(str) + 1;
+    }
+    m->wal[m->n] = wal;
+    m->head[m->n] = 0;
+    m->labels[m->n] = copy;
+    m->nlabels[m->n] = n;
+    m->n++;
+    return 0;
+}
+
+/* Replays DIR/wal (checkpoint and segments) into h, read-only. A damaged
+ * tail ends the replay with a warning, as promtool's read-only open does. */
+static int replay_wal(const char *dir, struct tsdb_head *h)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/wal", dir);
+    struct tsdb_wal_reader *r;
+    int rc = tsdb_wal_reader_open(path, &r);
+    if (rc == -ENOENT)
+        return 0;
+    if (rc)
+        return rc;
+    struct ref_map map = {0};
+    struct tsdb_label labels[256];
+    char *strbuf = NULL;
+    size_t strcap = 0;
+    const uint8_t *rec;
+    size_t len;
+    while ((rc = tsdb_wal_reader_next(r, &rec, &len)) == 1) {
+        enum tsdb_record_type type = tsdb_record_type(rec, len);
+        struct tsdb_record_dec d;
+        if (type != TSDB_REC_SERIES && type != TSDB_REC_SAMPLES)
+            continue;
+        if (tsdb_record_dec_init(&d, rec, len, type))
+            continue;
+        if (type == TSDB_REC_SERIES) {
+            if (strcap < len + 1) {
+                char *nb = realloc(strbuf, len + 1);
+                if (!nb) {
+                    rc = -ENOMEM;
+                    break;
+                }
+                strbuf = nb;
+                strcap = len + 1;
+            }
+            uint64_t ref;
+            size_t n;
+            while (tsdb_record_next_series(&d, &ref, labels, 256, &n, strbuf, strcap) == 1)
+                if (ref_find(&map, ref) < 0 && (rc = ref_add(&map, ref, labels, n)))
+                    break;
+            if (rc < 0)
+                break;
+            continue;
+        }
+        struct tsdb_ref_sample smp;
+        while (tsdb_record_next_sample(&d, &smp) == 1) {
+            long i = ref_find(&map, smp.ref);
+            if (i < 0)
+                continue; /* a sample of a series no record declared */
+            if (map.head[i]) {
+                tsdb_head_append_ref(h, map.head[i], smp.t, smp.v);
+            } else {
+                struct tsdb_labels ls = {.v = map.labels[i], .n = map.nlabels[i]};
+                uint64_t href = 0;
+                if (tsdb_head_append(h, &ls, smp.t, smp.v, &href) == 0)
+                    map.head[i] = href;
+            }
+        }
+    }
+    if (rc == -EBADMSG) {
+        const struct tsdb_wal_corruption *c = tsdb_wal_reader_corruption(r);
+        fprintf(stderr,
+                "cairn: warning: WAL damaged at segment %d offset %llu; replayed up to there\n",
+                c ? c->segment : -1, c ? (unsigned long long)c->offset : 0ULL);
+        rc = 0;
+    }
+    free(strbuf);
+    ref_map_free(&map);
+    tsdb_wal_reader_close(r);
+    return rc < 0 ? rc : 0;
+}
+
+static int tsdb_dump(const char *dir, int64_t mint, int64_t maxt, const char *match)
+{
+    struct selector sel = {.n = 0};
+    char err[512] = "";
+    if (selector_parse(match, &sel, err, sizeof(err))) {
+        fprintf(stderr, "cairn: error: --match: %s\n", err);
+        return EXIT_USAGE;
+    }
+    int status = 0;
+    struct tsdb_block *blocks[1024];
+    struct tsdb_source src[1025];
+    size_t nb = 0;
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "cairn: error: %s: %s\n", dir, strerror(errno));
+        selector_free(&sel);
+        return 1;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) && nb < 1024) {
+        if (!tsdb_ulid_valid(e->d_name))
+            continue;
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (tsdb_block_open(path, &blocks[nb], err, sizeof(err))) {
+            fprintf(stderr, "cairn: error: block %s: %s\n", path, err);
+            status = 1;
+            continue;
+        }
+        src[nb] = tsdb_block_source(blocks[nb]);
+        nb++;
+    }
+    closedir(d);
+    struct tsdb_head *head = NULL;
+    int rc = tsdb_head_create(&head);
+    if (!rc && (rc = replay_wal(dir, head)))
+        fprintf(stderr, "cairn: error: replaying %s/wal: %s\n", dir, strerror(-rc));
+    struct tsdb_series_set set = {0};
+    if (!rc) {
+        src[nb] = tsdb_head_source(head);
+        rc = tsdb_query_select(src, nb + 1, (const struct tsdb_matcher *const *)sel.m, sel.n, mint,
+                               maxt, &set);
+        if (rc)
+            fprintf(stderr, "cairn: error: select: %s\n", strerror(-rc));
+    }
+    for (size_t i = 0; !rc && i < set.n; i++) {
+        const struct tsdb_series *s = &set.v[i];
+        for (size_t j = 0; j < s->n; j++) {
+            putchar('{');
+            for (size_t k = 0; k < s->labels.n; k++) {
+                printf("%s%s=", k ? ", " : "", s->labels.v[k].name);
+                print_quoted(s->labels.v[k].value);
+            }
+            char num[40];
+            exp_format_double(num, s->samples[j].v);
+            printf("} %s %lld\n", num, (long long)s->samples[j].t);
+        }
+    }
+    tsdb_series_set_free(&set);
+    tsdb_head_destroy(head);
+    for (size_t i = 0; i < nb; i++)
+        tsdb_block_close(blocks[i]);
+    selector_free(&sel);
+    return rc ? 1 : status;
+}
+
 static void tsdb_usage(FILE *out)
 {
-    fprintf(out, "usage: cairn tsdb <command> [<flags>] DIR\n\n"
-                 "Commands:\n"
-                 "  list [-r|--human-readable] DIR   list the blocks of a TSDB directory\n");
+    fprintf(out,
+            "usage: cairn tsdb <command> [<flags>] DIR\n\n"
+            "Commands:\n"
+            "  list [-r|--human-readable] DIR   list the blocks of a TSDB directory\n"
+            "  dump [--min-time=MS] [--max-time=MS] [--match=SELECTOR] DIR\n"
+            "                                   print the samples of the blocks and the WAL\n");
 }
 
 int agent_tsdb_main(int argc, char **argv)
@@ -236,6 +605,42 @@ int agent_tsdb_main(int argc, char **argv)
             }
         }
         return tsdb_list(dir ? dir : "data/", human);
+    }
+    if (!strcmp(argv[1], "dump")) {
+        int64_t mint = INT64_MIN, maxt = INT64_MAX;
+        const char *match = "{__name__=~'(?s:.*)'}", *dir = NULL;
+        for (int i = 2; i < argc; i++) {
+            const char *a = argv[i], *val = NULL;
+            const char *eq = strchr(a, '=');
+            static const char *const names[] = {"--min-time", "--max-time", "--match"};
+            int which = -1;
+            for (int k = 0; k < 3; k++) {
+                size_t n = strlen(names[k]);
+                if (!strncmp(a, names[k], n) && (a[n] == '\0' || a[n] == '='))
+                    which = k;
+            }
+            if (which < 0) {
+                if (a[0] == '-') {
+                    fprintf(stderr, "cairn: error: unknown flag %s\n", a);
+                    return EXIT_USAGE;
+                }
+                dir = a;
+                continue;
+            }
+            val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!val) {
+                fprintf(stderr, "cairn: error: %s needs a value\n", names[which]);
+                return EXIT_USAGE;
+            }
+            if (which == 2) {
+                match = val;
+            } else if (cn_parse_i64(val, which == 0 ? &mint : &maxt)) {
+                fprintf(stderr, "cairn: error: %s: \"%s\" is not a timestamp in ms\n", names[which],
+                        val);
+                return EXIT_USAGE;
+            }
+        }
+        return tsdb_dump(dir ? dir : "data/", mint, maxt, match);
     }
     fprintf(stderr, "cairn: error: unknown tsdb command \"%s\"\n", argv[1]);
     tsdb_usage(stderr);

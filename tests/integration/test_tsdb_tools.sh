@@ -42,3 +42,37 @@ set -e
 grep -q "not JSON" "$WORK/err.txt" || fail "corrupt meta.json message: $(cat "$WORK/err.txt")"
 [ "$(wc -l <"$WORK/out.txt")" -eq "$nblocks" ] || fail "the other blocks were not listed: $(cat "$WORK/out.txt")"
 pass "cairn tsdb list reports a corrupt block and still lists the others"
+
+# ---- dump: blocks promtool made, then a live Prometheus' WAL ---------------------
+rm -rf "$WORK/data"
+promtool tsdb create-blocks-from openmetrics "$WORK/in.om" "$WORK/data" >/dev/null
+mkdir -p "$WORK/data/wal" # promtool's read-only open wants one
+for args in "" "--match=node_load1" "--min-time=1700003000000 --max-time=1700006000000" \
+    "--match={cpu=\"0\",mode=~\"id.*\"}"; do
+    promtool tsdb dump $args "$WORK/data" >"$WORK/p.txt"
+    "$CAIRN" tsdb dump $args "$WORK/data" >"$WORK/c.txt"
+    [ -s "$WORK/p.txt" ] || fail "promtool dumped nothing for '$args'"
+    diff -q "$WORK/p.txt" "$WORK/c.txt" >/dev/null || { diff -u "$WORK/p.txt" "$WORK/c.txt" | head -20; fail "tsdb dump $args differs from promtool's"; }
+done
+pass "cairn tsdb dump prints what promtool tsdb dump prints on blocks ($(wc -l <"$WORK/c.txt") lines in the last case)"
+
+PROM_PORT=$(free_port)
+printf 'global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: self\n    static_configs:\n      - targets: ["127.0.0.1:%s"]\n' "$PROM_PORT" >"$WORK/prometheus.yml"
+prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prom" \
+    --web.listen-address=127.0.0.1:$PROM_PORT >"$WORK/prometheus.log" 2>&1 &
+PROM_PID=$!
+PIDS+=($PROM_PID)
+wait_http "http://127.0.0.1:$PROM_PORT/-/ready" 30
+for i in $(seq 1 60); do
+    n=$(curl -sf "http://127.0.0.1:$PROM_PORT/api/v1/query?query=count_over_time(up%5B1m%5D)" |
+        python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else 0)')
+    [ "$n" -ge 3 ] && break
+    sleep 0.5
+done
+kill -TERM $PROM_PID
+wait $PROM_PID || true
+promtool tsdb dump "$WORK/prom" >"$WORK/p.txt"
+"$CAIRN" tsdb dump "$WORK/prom" >"$WORK/c.txt"
+[ "$(grep -c '^{__name__="up"' "$WORK/p.txt")" -ge 1 ] || fail "Prometheus' WAL holds no up sample"
+diff -q "$WORK/p.txt" "$WORK/c.txt" >/dev/null || { diff -u "$WORK/p.txt" "$WORK/c.txt" | head -20; fail "tsdb dump of a Prometheus WAL differs from promtool's"; }
+pass "cairn tsdb dump replays a Prometheus 2.42 WAL as promtool does ($(wc -l <"$WORK/c.txt") samples)"
