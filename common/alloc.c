@@ -5,6 +5,7 @@
  */
 #include "common/common.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,4 +55,22 @@ char *cn_strndup(const char *s, size_t n)
 char *cn_strdup(const char *s)
 {
     return cn_strndup(s, strlen(s));
+}
+
+int cn_array_grow(void **p, size_t *cap, size_t need, size_t size, size_t first)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : (first ? first : 1);
+    while (c < need) {
+        if (c > SIZE_MAX / 2 / size)
+            return -ENOMEM;
+        c *= 2;
+    }
+    void *q = cn_realloc(*p, c * size);
+    if (!q)
+        return -ENOMEM;
+    *p = q;
+    *cap = c;
+    return 0;
 }

@@ -66,6 +66,11 @@ void *cn_realloc(void *p, size_t n);
 char *cn_strdup(const char *s);
 char *cn_strndup(const char *s, size_t n);
 
+/* Grows the array *p (capacity *cap elements of `size` bytes) to hold at
+ * least `need`, doubling from `first`. On failure *p and *cap are unchanged
+ * and -ENOMEM is returned; 0 otherwise. */
+int cn_array_grow(void **p, size_t *cap, size_t need, size_t size, size_t first);
+
 /* Test hook: the allocation after `n` more successful ones fails; -1 turns
  * failure injection off. Not thread-safe; for single-threaded tests only. */
 void cn_alloc_fail_after(long n);

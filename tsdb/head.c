@@ -102,17 +102,7 @@ static uint64_t ptr_hash(const void *a, const void *b)
 
 static int grow(void **p, size_t *cap, size_t need, size_t size)
 {
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : 4;
-    while (c < need)
-        c *= 2;
-    void *q = cn_realloc(*p, c * size);
-    if (!q)
-        return -ENOMEM;
-    *p = q;
-    *cap = c;
-    return 0;
+    return cn_array_grow(p, cap, need, size, 4);
 }
 
 /* ---- symbols ----------------------------------------------------------------------- */

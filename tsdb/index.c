@@ -277,17 +277,7 @@ static int symbol_ref(const struct tsdb_index_writer *w, const char *s, uint32_t
 
 static int grow(void **p, size_t *cap, size_t need, size_t size)
 {
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : 16;
-    while (c < need)
-        c *= 2;
-    void *q = cn_realloc(*p, c * size);
-    if (!q)
-        return -ENOMEM;
-    *p = q;
-    *cap = c;
-    return 0;
+    return cn_array_grow(p, cap, need, size, 16);
 }
 
 /* Compares symbol pair sequences as labels.Compare compares label sets:

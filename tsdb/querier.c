@@ -21,17 +21,7 @@
 
 static int grow(void **p, size_t *cap, size_t need, size_t size)
 {
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : 8;
-    while (c < need)
-        c *= 2;
-    void *q = cn_realloc(*p, c * size);
-    if (!q)
-        return -ENOMEM;
-    *p = q;
-    *cap = c;
-    return 0;
+    return cn_array_grow(p, cap, need, size, 8);
 }
 
 int tsdb_series_set_add(struct tsdb_series_set *s, const struct tsdb_labels *ls,

@@ -205,3 +205,24 @@ Test(common_log, parse_names)
     cr_assert_eq(f, CN_LOG_JSON);
     cr_assert_eq(cn_log_format_parse("xml", &f), -EINVAL);
 }
+
+Test(common_alloc, array_grow)
+{
+    int *v = NULL;
+    size_t cap = 0;
+    cr_assert_eq(cn_array_grow((void **)&v, &cap, 3, sizeof(*v), 4), 0);
+    cr_assert_eq(cap, 4);
+    cr_assert_eq(cn_array_grow((void **)&v, &cap, 4, sizeof(*v), 4), 0);
+    cr_assert_eq(cap, 4, "no growth when it fits");
+    cr_assert_eq(cn_array_grow((void **)&v, &cap, 9, sizeof(*v), 4), 0);
+    cr_assert_eq(cap, 16);
+    v[15] = 1;
+    cn_alloc_fail_after(0);
+    int rc = cn_array_grow((void **)&v, &cap, 17, sizeof(*v), 4);
+    cn_alloc_fail_after(-1);
+    cr_assert_eq(rc, -ENOMEM);
+    cr_assert_eq(cap, 16, "unchanged on failure");
+    cr_assert_eq(v[15], 1);
+    cr_assert_eq(cn_array_grow((void **)&v, &cap, SIZE_MAX / 2, sizeof(*v), 4), -ENOMEM);
+    free(v);
+}
