@@ -6,6 +6,11 @@
  *                              the samples of the blocks and of the head
  *                              replayed read-only from the WAL, as
  *                              `promtool tsdb dump` prints them
+ *   cairn tsdb bench write [--metrics N] [--scrapes N] [--out DIR] FILE
+ *                              promtool tsdb bench write's workload: N label
+ *                              sets from FILE (one JSON object a line), each
+ *                              appended for every scrape to the head with
+ *                              the WAL on, printed in promtool's shape
  *
  * Output is meant to be compared with promtool's line for line, so columns
  * follow its tabwriter layout (minimum width 13, padding 2, the last column
@@ -15,6 +20,7 @@
 #include "tsdb/tsdb.h"
 
 #include <dirent.h>
+#include <jansson.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -572,6 +578,239 @@ static int tsdb_dump(const char *dir, int64_t mint, int64_t maxt, const char *ma
     return rc ? 1 : status;
 }
 
+/* ---- bench write -------------------------------------------------------------- */
+
+/* Go's time.Duration.String() for nanoseconds below an hour. */
+static void go_duration_ns(int64_t ns, char *out, size_t cap)
+{
+    if (ns < 1000) {
+        snprintf(out, cap, "%lldns", (long long)ns);
+        return;
+    }
+    const char *unit = "s";
+    double v = (double)ns / 1e9;
+    if (ns < 1000000) {
+        unit = "\u00b5s";
+        v = (double)ns / 1e3;
+    } else if (ns < 1000000000) {
+        unit = "ms";
+        v = (double)ns / 1e6;
+    } else if (ns >= 60000000000LL) {
+        int64_t m = ns / 60000000000LL;
+        char secs[40];
+        go_duration_ns(ns - m * 60000000000LL, secs, sizeof(secs));
+        snprintf(out, cap, "%lldm%s", (long long)m, secs);
+        return;
+    }
+    int n = snprintf(out, cap, "%.9f", v);
+    while (n > 0 && out[n - 1] == '0')
+        out[--n] = '\0';
+    if (n > 0 && out[n - 1] == '.')
+        out[--n] = '\0';
+    snprintf(out + n, cap - (size_t)n, "%s", unit);
+}
+
+static int64_t stage_start(const char *stage)
+{
+    printf(">> start stage=%s\n", stage);
+    fflush(stdout);
+    return cn_mono_ns();
+}
+
+static int64_t stage_end(const char *stage, int64_t t0)
+{
+    int64_t ns = cn_mono_ns() - t0;
+    char d[64];
+    go_duration_ns(ns, d, sizeof(d));
+    printf(">> completed stage=%s duration=%s\n", stage, d);
+    fflush(stdout);
+    return ns;
+}
+
+struct bench_series {
+    struct tsdb_label *labels; /* one allocation with the strings */
+    size_t n;
+    uint64_t ref; /* in the head, 0 until the first append */
+    uint64_t hash;
+    double value;
+};
+
+static int cmp_label_name(const void *a, const void *b)
+{
+    return strcmp(((const struct tsdb_label *)a)->name, ((const struct tsdb_label *)b)->name);
+}
+
+/* Reads up to n distinct label sets, one JSON object a line. */
+static int read_label_sets(const char *file, size_t n, struct bench_series **out, size_t *nout)
+{
+    FILE *f = fopen(file, "r");
+    if (!f) {
+        fprintf(stderr, "cairn: error: %s: %s\n", file, strerror(errno));
+        return -errno;
+    }
+    struct bench_series *v = calloc(n ? n : 1, sizeof(*v));
+    size_t got = 0, lineno = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    int rc = v ? 0 : -ENOMEM;
+    while (!rc && got < n && getline(&line, &cap, f) > 0) {
+        lineno++;
+        json_error_t jerr;
+        json_t *obj = json_loads(line, 0, &jerr);
+        if (!json_is_object(obj) || json_object_size(obj) == 0) {
+            fprintf(stderr, "cairn: error: %s:%zu: not a JSON object of labels\n", file, lineno);
+            json_decref(obj);
+            rc = -EINVAL;
+            break;
+        }
+        size_t nl = json_object_size(obj), bytes = nl * sizeof(struct tsdb_label);
+        const char *k;
+        json_t *val;
+        json_object_foreach(obj, k, val)
+        {
+            bytes += strlen(k) + 1 + (json_is_string(val) ? strlen(json_string_value(val)) : 0) + 1;
+        }
+        struct tsdb_label *ls = malloc(bytes);
+        if (!ls) {
+            json_decref(obj);
+            rc = -ENOMEM;
+            break;
+        }
+        char *str = (char *)(ls + nl);
+        size_t i = 0;
+        json_object_foreach(obj, k, val)
+        {
+            /* An empty value is no label at all, as in Prometheus. */
+            if (!json_is_string(val) || !*json_string_value(val))
+                continue;
+            ls[i].name = strcpy(str, k);
+            str += strlen(str) + 1;
+            ls[i].value = strcpy(str, json_string_value(val));
+            str += strlen(str) + 1;
+            i++;
+        }
+        json_decref(obj);
+        nl = i;
+        qsort(ls, nl, sizeof(*ls), cmp_label_name);
+        struct tsdb_labels set = {.v = ls, .n = nl};
+        uint64_t hash = tsdb_labels_hash(&set);
+        bool dup = false;
+        for (size_t j = 0; j < got && !dup; j++) {
+            struct tsdb_labels other = {.v = v[j].labels, .n = v[j].n};
+            dup = v[j].hash == hash && tsdb_labels_cmp(&set, &other) == 0;
+        }
+        if (dup) {
+            free(ls);
+            continue;
+        }
+        v[got++] = (struct bench_series){.labels = ls, .n = nl, .hash = hash, .value = 123456789};
+    }
+    free(line);
+    fclose(f);
+    if (rc) {
+        for (size_t i = 0; i < got; i++)
+            free(v[i].labels);
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *nout = got;
+    return 0;
+}
+
+static int tsdb_bench_write(const char *file, size_t metrics, size_t scrapes, const char *out)
+{
+    char wal_dir[4096];
+    snprintf(wal_dir, sizeof(wal_dir), "%s/wal", out);
+    if (mkdir(out, 0755) && errno != EEXIST) {
+        fprintf(stderr, "cairn: error: %s: %s\n", out, strerror(errno));
+        return 1;
+    }
+    struct bench_series *series = NULL;
+    size_t n = 0;
+    int64_t t0 = stage_start("readData");
+    if (read_label_sets(file, metrics, &series, &n))
+        return 1;
+    stage_end("readData", t0);
+
+    struct tsdb_head *head = NULL;
+    struct tsdb_wal *wal = NULL;
+    struct tsdb_ref_sample *smp = calloc(n + 1, sizeof(*smp));
+    struct tsdb_ref_series *ser = calloc(n + 1, sizeof(*ser));
+    size_t bufcap = 64 + n * 32;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < series[i].n; j++)
+            bufcap += strlen(series[i].labels[j].name) + strlen(series[i].labels[j].value) + 20;
+    uint8_t *buf = malloc(bufcap);
+    int rc = smp && ser && buf ? tsdb_head_create(&head) : -ENOMEM;
+    if (!rc)
+        rc = tsdb_wal_open(wal_dir, 0, &wal);
+    if (rc) {
+        fprintf(stderr, "cairn: error: opening the storage: %s\n", strerror(-rc));
+        goto out;
+    }
+
+    uint64_t total = 0;
+    const int64_t delta = 30000; /* promtool's timeDelta */
+    t0 = stage_start("ingestScrapes");
+    /* As promtool: shards of 1000 series, 100 scrapes at a time, one
+     * commit (here: one WAL samples record) per shard and scrape. */
+    for (size_t base = 0; !rc && base < scrapes; base += 100) {
+        for (size_t lo = 0; !rc && lo < n; lo += 1000) {
+            size_t hi = lo + 1000 < n ? lo + 1000 : n;
+            int64_t ts = (int64_t)base * delta;
+            for (size_t s = 0; !rc && s < 100 && base + s < scrapes; s++) {
+                ts += delta;
+                size_t nnew = 0, ns = 0;
+                for (size_t i = lo; i < hi; i++) {
+                    struct bench_series *b = &series[i];
+                    b->value += 1000;
+                    if (!b->ref) {
+                        struct tsdb_labels ls = {.v = b->labels, .n = b->n};
+                        rc = tsdb_head_append(head, &ls, ts, b->value, &b->ref);
+                        ser[nnew++] = (struct tsdb_ref_series){.ref = b->ref, .labels = ls};
+                    } else {
+                        rc = tsdb_head_append_ref(head, b->ref, ts, b->value);
+                    }
+                    if (rc)
+                        break;
+                    smp[ns++] = (struct tsdb_ref_sample){.ref = b->ref, .t = ts, .v = b->value};
+                    total++;
+                }
+                size_t len;
+                if (!rc && nnew && !(rc = tsdb_record_encode_series(ser, nnew, buf, bufcap, &len)))
+                    rc = tsdb_wal_log(wal, buf, len);
+                if (!rc && !(rc = tsdb_record_encode_samples(smp, ns, buf, bufcap, &len)))
+                    rc = tsdb_wal_log(wal, buf, len);
+            }
+        }
+    }
+    if (rc) {
+        fprintf(stderr, "cairn: error: ingesting: %s\n", strerror(-rc));
+        goto out;
+    }
+    printf("ingestion completed\n");
+    int64_t ns = stage_end("ingestScrapes", t0);
+    char rate[40];
+    exp_format_double(rate, (double)total / ((double)ns / 1e9));
+    printf(" > total samples: %llu\n > samples/sec: %s\n", (unsigned long long)total, rate);
+    t0 = stage_start("stopStorage");
+    rc = tsdb_wal_close(wal);
+    wal = NULL;
+    stage_end("stopStorage", t0);
+out:
+    if (wal)
+        tsdb_wal_close(wal);
+    tsdb_head_destroy(head);
+    for (size_t i = 0; i < n; i++)
+        free(series[i].labels);
+    free(series);
+    free(smp);
+    free(ser);
+    free(buf);
+    return rc ? 1 : 0;
+}
+
 static void tsdb_usage(FILE *out)
 {
     fprintf(out,
@@ -641,6 +880,38 @@ int agent_tsdb_main(int argc, char **argv)
             }
         }
         return tsdb_dump(dir ? dir : "data/", mint, maxt, match);
+    }
+    if (!strcmp(argv[1], "bench") && argc > 2 && !strcmp(argv[2], "write")) {
+        uint64_t metrics = 10000, scrapes = 3000;
+        const char *out = "benchout", *file = NULL;
+        for (int i = 3; i < argc; i++) {
+            const char *a = argv[i];
+            const char *eq = strchr(a, '=');
+            size_t klen = eq ? (size_t)(eq - a) : strlen(a);
+            if (a[0] != '-') {
+                file = a;
+                continue;
+            }
+            const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+            int bad = !val;
+            if (!bad && klen == 9 && !strncmp(a, "--metrics", 9))
+                bad = cn_parse_u64(val, &metrics) || metrics == 0;
+            else if (!bad && klen == 9 && !strncmp(a, "--scrapes", 9))
+                bad = cn_parse_u64(val, &scrapes) || scrapes == 0;
+            else if (!bad && klen == 5 && !strncmp(a, "--out", 5))
+                out = val;
+            else
+                bad = 1;
+            if (bad) {
+                fprintf(stderr, "cairn: error: bad flag %s\n", a);
+                return EXIT_USAGE;
+            }
+        }
+        if (!file) {
+            fprintf(stderr, "cairn: error: bench write needs a FILE of label sets\n");
+            return EXIT_USAGE;
+        }
+        return tsdb_bench_write(file, metrics, scrapes, out);
     }
     fprintf(stderr, "cairn: error: unknown tsdb command \"%s\"\n", argv[1]);
     tsdb_usage(stderr);

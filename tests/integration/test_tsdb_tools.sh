@@ -76,3 +76,14 @@ promtool tsdb dump "$WORK/prom" >"$WORK/p.txt"
 [ "$(grep -c '^{__name__="up"' "$WORK/p.txt")" -ge 1 ] || fail "Prometheus' WAL holds no up sample"
 diff -q "$WORK/p.txt" "$WORK/c.txt" >/dev/null || { diff -u "$WORK/p.txt" "$WORK/c.txt" | head -20; fail "tsdb dump of a Prometheus WAL differs from promtool's"; }
 pass "cairn tsdb dump replays a Prometheus 2.42 WAL as promtool does ($(wc -l <"$WORK/c.txt") samples)"
+
+# ---- bench write: the same input as promtool's, and a WAL promtool reads -----------
+"$CAIRN" tsdb bench write --metrics=200 --scrapes=150 --out="$WORK/bench" "$SHARED/bench/20kseries.json" >"$WORK/bench.txt"
+grep -q '^ingestion completed$' "$WORK/bench.txt" || fail "bench write: $(cat "$WORK/bench.txt")"
+grep -q '^ > total samples: 30000$' "$WORK/bench.txt" || fail "bench write total: $(cat "$WORK/bench.txt")"
+grep -q '^ > samples/sec: [0-9.e+]*$' "$WORK/bench.txt" || fail "bench write rate line: $(cat "$WORK/bench.txt")"
+n=$(promtool tsdb dump "$WORK/bench" | wc -l)
+[ "$n" -eq 30000 ] || fail "promtool reads $n samples from the WAL bench write left, want 30000"
+promtool tsdb dump --match='go_gc_duration_seconds{quantile="0",instance="host-000:9100"}' "$WORK/bench" >"$WORK/first.txt"
+head -1 "$WORK/first.txt" | grep -q '} 1.23457789e+08 30000$' || fail "bench write samples: $(cat "$WORK/first.txt")"
+pass "cairn tsdb bench write ingests promtool's input; promtool replays its WAL ($n samples)"
