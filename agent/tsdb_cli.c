@@ -373,20 +373,32 @@ bad:
     return -EINVAL;
 }
 
-/* WAL series reference -> the head's series, for the replay. */
+/* WAL series reference -> the head's series, for the replay: entries in
+ * arrival order, found through an open-addressing table of indexes. */
 struct ref_map {
     uint64_t *wal, *head;
     struct tsdb_label **labels; /* owned copies, one allocation each */
     size_t *nlabels;
     size_t n, cap;
+    uint32_t *slots; /* index + 1; 0 = empty; nslots a power of two */
+    size_t nslots;
 };
+
+static size_t ref_slot(const struct ref_map *m, uint64_t wal)
+{
+    size_t mask = m->nslots - 1;
+    size_t i = (size_t)((wal * 0x9e3779b97f4a7c15ULL) >> 32) & mask;
+    while (m->slots[i] && m->wal[m->slots[i] - 1] != wal)
+        i = (i + 1) & mask;
+    return i;
+}
 
 static long ref_find(const struct ref_map *m, uint64_t wal)
 {
-    for (size_t i = m->n; i > 0; i--) /* recent series are looked up most */
-        if (m->wal[i - 1] == wal)
-            return (long)(i - 1);
-    return -1;
+    if (!m->nslots)
+        return -1;
+    uint32_t v = m->slots[ref_slot(m, wal)];
+    return v ? (long)v - 1 : -1;
 }
 
 static void ref_map_free(struct ref_map *m)
@@ -397,10 +409,27 @@ static void ref_map_free(struct ref_map *m)
     free(m->head);
     free(m->labels);
     free(m->nlabels);
+    free(m->slots);
+}
+
+static int ref_rehash(struct ref_map *m)
+{
+    size_t nslots = m->nslots ? m->nslots * 2 : 1024;
+    uint32_t *slots = calloc(nslots, sizeof(*slots));
+    if (!slots)
+        return -ENOMEM;
+    free(m->slots);
+    m->slots = slots;
+    m->nslots = nslots;
+    for (size_t i = 0; i < m->n; i++)
+        m->slots[ref_slot(m, m->wal[i])] = (uint32_t)(i + 1);
+    return 0;
 }
 
 static int ref_add(struct ref_map *m, uint64_t wal, const struct tsdb_label *ls, size_t n)
 {
+    if ((m->n + 1) * 2 > m->nslots && ref_rehash(m))
+        return -ENOMEM;
     if (m->n == m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 256;
         uint64_t *w = realloc(m->wal, cap * sizeof(*w));
@@ -436,6 +465,7 @@ static int ref_add(struct ref_map *m, uint64_t wal, const struct tsdb_label *ls,
     m->head[m->n] = 0;
     m->labels[m->n] = copy;
     m->nlabels[m->n] = n;
+    m->slots[ref_slot(m, wal)] = (uint32_t)(m->n + 1);
     m->n++;
     return 0;
 }
