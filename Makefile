@@ -39,7 +39,7 @@ build: deps
 
 run: build
 	mkdir -p $(DATA)
-	./$(BUILD)/cairn agent --web.listen-address=$(LISTEN) $(ARGS)
+	./$(BUILD)/cairn agent --web.listen-address=$(LISTEN) --storage.tsdb.path=$(DATA) $(ARGS)
 
 test: deps
 	cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCAIRN_SANITIZE=ON -DCAIRN_WERROR=ON

@@ -59,9 +59,9 @@ static int check_collectors(const struct agent_config *cfg)
 }
 
 static int start_sched(const struct agent_config *cfg, struct agent_http_stats *stats,
-                       struct agent_sched **out)
+                       struct agent_store *store, struct agent_sched **out)
 {
-    struct agent_sched_opts so = {.cfg = cfg, .http = stats};
+    struct agent_sched_opts so = {.cfg = cfg, .http = stats, .store = store};
     int rc = agent_sched_create(&so, out);
     if (!rc) {
         rc = agent_sched_start(*out);
@@ -74,7 +74,7 @@ static int start_sched(const struct agent_config *cfg, struct agent_http_stats *
 }
 
 static void reload(struct agent_config *cfg, int argc, char **argv, struct agent_source *src,
-                   struct agent_http_stats *stats)
+                   struct agent_http_stats *stats, struct agent_store *store)
 {
     struct agent_config next;
     char err[512] = "";
@@ -94,9 +94,12 @@ static void reload(struct agent_config *cfg, int argc, char **argv, struct agent
     if (strcmp(next.listen_address, cfg->listen_address) ||
         strcmp(next.telemetry_path, cfg->telemetry_path) || next.max_requests != cfg->max_requests)
         cn_log(CN_LOG_WARN, "agent", "web settings change only on restart", NULL);
+    if (strcmp(next.storage_path, cfg->storage_path) || next.retention_ms != cfg->retention_ms ||
+        next.retention_bytes != cfg->retention_bytes || next.block_ms != cfg->block_ms)
+        cn_log(CN_LOG_WARN, "agent", "storage settings change only on restart", NULL);
     cn_log_setup(next.log_level, next.log_format);
     struct agent_sched *sched;
-    int rc = start_sched(&next, stats, &sched);
+    int rc = start_sched(&next, stats, store, &sched);
     if (rc) {
         cn_log(CN_LOG_ERROR, "agent", "reload failed; keeping the running configuration", "err",
                strerror(-rc), NULL);
@@ -161,13 +164,24 @@ static int run_agent(int argc, char **argv)
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every thread */
     signal(SIGPIPE, SIG_IGN);
+    /* Past a file size limit, writes fail with EFBIG like a full disk's
+     * ENOSPC, which the TSDB handles, instead of killing the agent. */
+    signal(SIGXFSZ, SIG_IGN);
 
     int status = 0;
     struct agent_http_stats *stats = agent_http_stats_create();
     struct agent_source src = {.sched = NULL};
     pthread_mutex_init(&src.lock, NULL);
     struct agent_http *http = NULL;
-    int rc = stats ? start_sched(&cfg, stats, &src.sched) : -ENOMEM;
+    struct agent_store *store = NULL;
+    int rc = stats ? agent_store_open(&cfg, &store, err, sizeof(err)) : -ENOMEM;
+    if (rc) {
+        cn_log(CN_LOG_ERROR, "agent", "cannot open the TSDB", "err", err[0] ? err : strerror(-rc),
+               NULL);
+        status = 1;
+        goto out;
+    }
+    rc = start_sched(&cfg, stats, store, &src.sched);
     if (rc) {
         cn_log(CN_LOG_ERROR, "agent", "cannot start the scheduler", "err", strerror(-rc), NULL);
         status = 1;
@@ -196,7 +210,7 @@ static int run_agent(int argc, char **argv)
             continue; /* EINTR */
         if (sig == SIGHUP) {
             cn_log(CN_LOG_INFO, "agent", "reloading configuration", NULL);
-            reload(&cfg, argc, argv, &src, stats);
+            reload(&cfg, argc, argv, &src, stats, store);
             continue;
         }
         cn_log(CN_LOG_INFO, "agent", "shutting down", "signal",
@@ -206,6 +220,7 @@ static int run_agent(int argc, char **argv)
 out:
     agent_http_stop(http);
     agent_sched_destroy(src.sched);
+    agent_store_close(store);
     pthread_mutex_destroy(&src.lock);
     agent_http_stats_destroy(stats);
     agent_config_free(&cfg);

@@ -27,6 +27,9 @@
 #define DEFAULT_MAX_REQUESTS 40
 #define DEFAULT_INTERVAL_MS 15000
 #define DEFAULT_TIMEOUT_MS 10000 /* or the interval, if shorter */
+#define DEFAULT_STORAGE_PATH "data/"
+#define DEFAULT_RETENTION_MS (15 * 24 * 3600 * 1000LL)
+#define DEFAULT_BLOCK_MS (2 * 3600 * 1000LL)
 
 static size_t count_builtins(void)
 {
@@ -61,6 +64,8 @@ static int config_defaults(struct agent_config *cfg)
     cfg->log_level = CN_LOG_INFO;
     cfg->log_format = CN_LOG_LOGFMT;
     cfg->interval_ms = DEFAULT_INTERVAL_MS;
+    cfg->retention_ms = DEFAULT_RETENTION_MS;
+    cfg->block_ms = DEFAULT_BLOCK_MS;
     cfg->ncollectors = count_builtins();
     cfg->collectors = cn_calloc(cfg->ncollectors, sizeof(*cfg->collectors));
     if (!cfg->collectors)
@@ -73,6 +78,7 @@ static int config_defaults(struct agent_config *cfg)
             return -ENOMEM;
     }
     if (set_str(&cfg->listen_address, DEFAULT_LISTEN) ||
+        set_str(&cfg->storage_path, DEFAULT_STORAGE_PATH) ||
         set_str(&cfg->telemetry_path, DEFAULT_TELEMETRY) ||
         set_str((char **)&cfg->paths.procfs, "/proc") ||
         set_str((char **)&cfg->paths.sysfs, "/sys") || set_str((char **)&cfg->paths.rootfs, "/") ||
@@ -96,6 +102,7 @@ void agent_config_free(struct agent_config *cfg)
     free(cfg->config_file);
     free(cfg->listen_address);
     free(cfg->telemetry_path);
+    free(cfg->storage_path);
     free((char *)cfg->paths.procfs);
     free((char *)cfg->paths.sysfs);
     free((char *)cfg->paths.rootfs);
@@ -182,7 +189,44 @@ static int check_timing(const struct agent_config *cfg, char *err, size_t errcap
                  where);
         return -EINVAL;
     }
+    if (cfg->block_ms < 1000) {
+        snprintf(err, errcap, "%sthe block duration must be at least 1s", where);
+        return -EINVAL;
+    }
+    if (!cfg->storage_path[0]) {
+        snprintf(err, errcap, "%sthe storage path must not be empty", where);
+        return -EINVAL;
+    }
     return 0;
+}
+
+/*
+ * A size as Prometheus' --storage.tsdb.retention.size takes it: a whole
+ * number and a unit B, KB, MB, GB, TB, PB or EB, powers of 1024; "0" alone
+ * means no limit.
+ */
+static int parse_bytes(const char *s, uint64_t *out)
+{
+    static const char *const units[] = {"B", "KB", "MB", "GB", "TB", "PB", "EB"};
+    if (!strcmp(s, "0")) {
+        *out = 0;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    if (*s < '0' || *s > '9')
+        return -EINVAL;
+    unsigned long long n = strtoull(s, &end, 10);
+    if (errno)
+        return -EINVAL;
+    for (int i = 0; i < 7; i++)
+        if (!strcmp(end, units[i])) {
+            if (i && n > (UINT64_MAX >> (10 * i)))
+                return -ERANGE;
+            *out = (uint64_t)n << (10 * i);
+            return 0;
+        }
+    return -EINVAL;
 }
 
 /* ---- YAML ------------------------------------------------------------------ */
@@ -387,6 +431,27 @@ static int sec_collectors(struct yctx *y, struct agent_config *cfg, const char *
     return each_key(y, cfg, v, what, sec_one_collector);
 }
 
+static int sec_storage(struct yctx *y, struct agent_config *cfg, const char *key, yaml_node_t *v)
+{
+    if (!strcmp(key, "path"))
+        return y_string(y, v, "storage.path", &cfg->storage_path);
+    if (!strcmp(key, "retention_time"))
+        return y_duration(y, v, "storage.retention_time", &cfg->retention_ms);
+    if (!strcmp(key, "block_duration"))
+        return y_duration(y, v, "storage.block_duration", &cfg->block_ms);
+    if (!strcmp(key, "retention_size")) {
+        int rc = 0;
+        const char *str = scalar(y, v, "storage.retention_size", &rc);
+        if (!str)
+            return rc;
+        if (parse_bytes(str, &cfg->retention_bytes))
+            return yerr(y, v, "storage.retention_size: \"%s\" is not a size such as 512MB or 2GB",
+                        str);
+        return 0;
+    }
+    return -ENOENT;
+}
+
 static int sec_top(struct yctx *y, struct agent_config *cfg, const char *key, yaml_node_t *v)
 {
     if (!strcmp(key, "web"))
@@ -399,6 +464,8 @@ static int sec_top(struct yctx *y, struct agent_config *cfg, const char *key, ya
         return each_key(y, cfg, v, "collection", sec_collection);
     if (!strcmp(key, "collectors"))
         return each_key(y, cfg, v, "collectors", sec_collectors);
+    if (!strcmp(key, "storage"))
+        return each_key(y, cfg, v, "storage", sec_storage);
     return -ENOENT;
 }
 
@@ -437,7 +504,7 @@ int agent_config_apply_yaml(struct agent_config *cfg, const char *file, const ch
 
 /* ---- flags ----------------------------------------------------------------- */
 
-enum flag_kind { F_STR, F_BOOL, F_DURATION, F_LONG, F_LEVEL, F_FORMAT };
+enum flag_kind { F_STR, F_BOOL, F_DURATION, F_LONG, F_LEVEL, F_FORMAT, F_BYTES };
 
 struct flag {
     const char *name;
@@ -471,6 +538,14 @@ static const struct flag flags[] = {
      "interval if shorter)."},
     {"collector.disable-defaults", F_BOOL, OFF(disable_defaults),
      "Disable all collectors that are not explicitly enabled."},
+    {"storage.tsdb.path", F_STR, OFF(storage_path),
+     "Directory of the embedded TSDB (default \"data/\")."},
+    {"storage.tsdb.retention.time", F_DURATION, OFF(retention_ms),
+     "How long to keep samples; 0 keeps them regardless of age (default 15d)."},
+    {"storage.tsdb.retention.size", F_BYTES, OFF(retention_bytes),
+     "Maximum bytes of blocks and WAL, units B KB MB GB TB PB EB; 0 = no limit (default 0)."},
+    {"storage.tsdb.min-block-duration", F_DURATION, OFF(block_ms),
+     "Length of the blocks cut from the head; larger ones come from compaction (default 2h)."},
     {"help", F_BOOL, OFF(show_help), "Show this help."},
     {"version", F_BOOL, OFF(show_version), "Show the version."},
 };
@@ -523,6 +598,10 @@ static int apply_flag(struct agent_config *cfg, const struct flag *f, const char
         return 0;
     case F_FORMAT:
         if (cn_log_format_parse(val, (enum cn_log_format *)base))
+            goto bad;
+        return 0;
+    case F_BYTES:
+        if (parse_bytes(val, (uint64_t *)base))
             goto bad;
         return 0;
     }

@@ -48,6 +48,11 @@ struct agent_config {
     int64_t timeout_ms; /* 0: automatic, see agent_config_timeout_ms() */
     bool disable_defaults;
 
+    char *storage_path;
+    int64_t retention_ms;     /* 0: no time limit */
+    uint64_t retention_bytes; /* 0: no size limit */
+    int64_t block_ms;         /* head block length */
+
     size_t ncollectors; /* == number of built-in collectors */
     struct agent_collector_cfg *collectors;
 };
@@ -95,6 +100,26 @@ void agent_process_metrics(struct exp_builder *b, double boot_time);
  * unknown. Read once: it does not change while the host runs. */
 double agent_boot_time(void);
 
+/* ---- history (store.c) ------------------------------------------------------ */
+
+/*
+ * The embedded TSDB under cfg's storage settings, fed one snapshot per
+ * collection cycle (see store.c). Lives across reloads; the scheduler
+ * borrows it.
+ */
+struct agent_store;
+struct tsdb_db;
+/* Opens the database (replaying its WAL). -errno with a message in err. */
+int agent_store_open(const struct agent_config *cfg, struct agent_store **out, char *err,
+                     size_t errcap);
+void agent_store_close(struct agent_store *s); /* accepts NULL */
+/* Appends every series of snap at t (ms), marks series gone since the last
+ * call stale, commits. Scheduler thread only. */
+void agent_store_append(struct agent_store *s, const struct exp_snapshot *snap, int64_t t);
+/* Adds the cairn_tsdb_* self-metrics to b. Thread-safe. */
+void agent_store_export(struct agent_store *s, struct exp_builder *b);
+struct tsdb_db *agent_store_db(struct agent_store *s);
+
 /* ---- scheduler (sched.c) -------------------------------------------------- */
 
 /*
@@ -110,6 +135,7 @@ struct agent_sched;
 struct agent_sched_opts {
     const struct agent_config *cfg; /* borrowed during create only */
     struct agent_http_stats *http;  /* borrowed; may be NULL */
+    struct agent_store *store;      /* borrowed; may be NULL (no history) */
     /* Collectors beyond the built-ins (adapted plugins, test doubles), run
      * with their default options; borrowed for the scheduler's lifetime. */
     const struct plg_collector *const *extra;

@@ -89,6 +89,7 @@ struct agent_sched {
     size_t ninst;
     int64_t interval_ms, timeout_ms;
     struct agent_http_stats *http;
+    struct agent_store *store; /* borrowed, may be NULL */
     uint64_t cycle;
     struct runner *runner;
     double boot_time;
@@ -349,6 +350,7 @@ int agent_sched_create(const struct agent_sched_opts *opts, struct agent_sched *
     s->interval_ms = cfg->interval_ms;
     s->timeout_ms = agent_config_timeout_ms(cfg);
     s->http = opts->http;
+    s->store = opts->store;
     s->boot_time = agent_boot_time();
     s->inst = cn_calloc(cfg->ncollectors + opts->nextra + 1, sizeof(*s->inst));
     s->runner = runner_start();
@@ -464,6 +466,7 @@ static double drive_cycle(struct agent_sched *s)
 void agent_sched_run_once(struct agent_sched *s)
 {
     int64_t t0 = cn_mono_ns();
+    int64_t start_ms = cn_now_ms(); /* the cycle's samples' timestamp */
     double cpu0 = cn_thread_cpu_seconds();
     uint64_t cycle = ++s->cycle;
     struct instance **work = cn_calloc(s->ninst + 1, sizeof(*work));
@@ -537,6 +540,8 @@ void agent_sched_run_once(struct agent_sched *s)
 
     agent_process_metrics(meta, s->boot_time);
     agent_http_stats_export(s->http, meta);
+    if (s->store)
+        agent_store_export(s->store, meta);
     exp_gauge(meta, "cairn_collection_duration_seconds",
               "Wall-clock duration of the last complete collection cycle.",
               (double)(cn_mono_ns() - t0) / 1e9, 0);
@@ -546,7 +551,7 @@ void agent_sched_run_once(struct agent_sched *s)
     exp_builder_finish(meta);
     parts[nparts++] = meta;
 
-    struct exp_snapshot *snap = exp_snapshot_create(parts, nparts, cn_now_ms());
+    struct exp_snapshot *snap = exp_snapshot_create(parts, nparts, start_ms);
     for (size_t i = 0; i < nparts; i++)
         exp_builder_unref(parts[i]);
     free(parts);
@@ -559,6 +564,9 @@ void agent_sched_run_once(struct agent_sched *s)
     s->snap = snap;
     pthread_mutex_unlock(&s->lock);
     exp_snapshot_unref(old);
+    /* After publishing: /metrics never waits for the TSDB. */
+    if (s->store)
+        agent_store_append(s->store, snap, start_ms);
 }
 
 static void *sched_main(void *arg)

@@ -17,6 +17,7 @@
  * unpadded) and durations Go's time.Duration format.
  */
 #include "agent/internal.h"
+#include "agent/tsdb_tools.h"
 #include "tsdb/tsdb.h"
 
 #include <dirent.h>
@@ -843,12 +844,18 @@ out:
 
 static void tsdb_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: cairn tsdb <command> [<flags>] DIR\n\n"
-            "Commands:\n"
-            "  list [-r|--human-readable] DIR   list the blocks of a TSDB directory\n"
-            "  dump [--min-time=MS] [--max-time=MS] [--match=SELECTOR] DIR\n"
-            "                                   print the samples of the blocks and the WAL\n");
+    fprintf(out, "usage: cairn tsdb <command> [<flags>] DIR\n\n"
+                 "Commands:\n"
+                 "  list [-r|--human-readable] DIR   list the blocks of a TSDB directory\n"
+                 "  dump [--min-time=MS] [--max-time=MS] [--match=SELECTOR] DIR\n"
+                 "                                   print the samples of the blocks and the WAL\n"
+                 "  analyze [--limit=N] [--extended] DIR [BLOCK_ID]\n"
+                 "                                   churn and cardinality of a block (default:\n"
+                 "                                   the most recent one)\n"
+                 "  import openmetrics [-r] [-q] [--max-block-duration=D] FILE [DIR]\n"
+                 "                                   write blocks from an OpenMetrics file\n"
+                 "  bench write [--metrics=N] [--scrapes=N] [--out=DIR] FILE\n"
+                 "                                   promtool's write benchmark on cairn's head\n");
 }
 
 int agent_tsdb_main(int argc, char **argv)
@@ -911,6 +918,10 @@ int agent_tsdb_main(int argc, char **argv)
         }
         return tsdb_dump(dir ? dir : "data/", mint, maxt, match);
     }
+    if (!strcmp(argv[1], "analyze"))
+        return agent_tsdb_analyze_main(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "import"))
+        return agent_tsdb_import_main(argc - 1, argv + 1);
     if (!strcmp(argv[1], "bench") && argc > 2 && !strcmp(argv[2], "write")) {
         uint64_t metrics = 10000, scrapes = 3000;
         const char *out = "benchout", *file = NULL;

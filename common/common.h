@@ -55,6 +55,9 @@ void cn_logv(enum cn_log_level level, const char *module, const char *msg, va_li
  * Use with a compound literal: CN_LOGNUM(x). */
 const char *cn_fmt_num(char *buf, double v);
 #define CN_LOGNUM(v) cn_fmt_num((char[32]){0}, (double)(v))
+/* The same for a whole number, exactly (timestamps in ms): CN_LOGINT(x). */
+const char *cn_fmt_int(char *buf, int64_t v);
+#define CN_LOGINT(v) cn_fmt_int((char[24]){0}, (int64_t)(v))
 
 /* ---- allocation ------------------------------------------------------- */
 
@@ -138,6 +141,15 @@ int cn_read_file_buf(const char *path, struct cn_buf *out, size_t max);
 /* Joins path parts with '/' into out (size cap); returns out, or NULL if the
  * result does not fit. Parts that are NULL end the list. */
 char *cn_path_join(char *out, size_t cap, const char *first, ...);
+
+/* Removes path and, for a directory, everything under it (symlinks are
+ * removed, not followed). 0 (also when path does not exist) or -errno. */
+int cn_remove_all(const char *path);
+/* Bytes of the regular files at or under path (symlinks not followed); 0
+ * when it does not exist. */
+uint64_t cn_disk_usage(const char *path);
+/* fsync(2) of a file or (dir true) a directory by name. 0 or -errno. */
+int cn_fsync_path(const char *path, bool dir);
 
 /* Strict number parsing of a whole (trimmed of surrounding whitespace)
  * string. Return 0 or -EINVAL / -ERANGE. */

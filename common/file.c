@@ -1,12 +1,18 @@
-/* Reading small files (procfs, sysfs) and strict number parsing. */
+/* Files: reading small ones (procfs, sysfs), removing and measuring trees,
+ * fsync by name; and strict number parsing. */
 #include "common/common.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <ftw.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 long cn_read_file(const char *path, char *buf, size_t cap)
@@ -171,4 +177,70 @@ int cn_parse_double(const char *s, double *out)
         return -ERANGE;
     *out = v;
     return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    return remove(path) && errno != ENOENT ? -1 : 0;
+}
+
+int cn_remove_all(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (!S_ISDIR(st.st_mode))
+        return remove(path) ? -errno : 0;
+    return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) ? -errno : 0;
+}
+
+/* Adds the sizes under path (len bytes of a PATH_MAX buffer) to *total. */
+static void du_walk(char *path, size_t len, uint64_t *total)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return;
+    if (S_ISREG(st.st_mode))
+        *total += (uint64_t)st.st_size;
+    if (!S_ISDIR(st.st_mode))
+        return;
+    DIR *d = opendir(path);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || len + 1 + n >= PATH_MAX)
+            continue;
+        path[len] = '/';
+        memcpy(path + len + 1, e->d_name, n + 1);
+        du_walk(path, len + 1 + n, total);
+        path[len] = '\0';
+    }
+    closedir(d);
+}
+
+uint64_t cn_disk_usage(const char *path)
+{
+    char buf[PATH_MAX];
+    size_t len = strlen(path);
+    uint64_t total = 0;
+    if (len >= sizeof(buf))
+        return 0;
+    memcpy(buf, path, len + 1);
+    du_walk(buf, len, &total);
+    return total;
+}
+
+int cn_fsync_path(const char *path, bool dir)
+{
+    int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = fsync(fd) ? -errno : 0;
+    close(fd);
+    return rc;
 }

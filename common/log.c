@@ -185,3 +185,9 @@ const char *cn_fmt_num(char *buf, double v)
     snprintf(buf, 32, "%.10g", v);
     return buf;
 }
+
+const char *cn_fmt_int(char *buf, int64_t v)
+{
+    snprintf(buf, 24, "%lld", (long long)v);
+    return buf;
+}

@@ -19,7 +19,7 @@
  * that label does not match it; with no positive matcher the start is every
  * series.
  */
-#include "tsdb/tsdb.h"
+#include "tsdb/block_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -59,6 +59,11 @@ static int join(char *out, const char *dir, const char *name)
     return 0;
 }
 
+static uint32_t get_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 static int fsync_path(const char *path, bool dir)
 {
     int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
@@ -77,23 +82,123 @@ static int rm_entry(const char *path, const struct stat *st, int type, struct FT
     return remove(path);
 }
 
-/* ---- writer
- * ------------------------------------------------------------------------ */
+/* ---- streaming writer (block_internal.h) ------------------------------------------ */
 
-struct sort_ctx {
-    const struct tsdb_block_series *s;
-    size_t i;
+struct tsdb_blockw {
+    char ulid[TSDB_ULID_LEN + 1];
+    char parent[PATHCAP], tmp[PATHCAP], final[PATHCAP];
+    struct tsdb_chunk_writer *cw;
+    struct tsdb_index_writer *iw;
+    struct tsdb_blockw_stats st;
 };
 
-static int cmp_series(const void *a, const void *b)
+static void rm_tree(const char *path)
 {
-    const struct sort_ctx *x = a, *y = b;
-    return tsdb_labels_cmp(&x->s->labels, &y->s->labels);
+    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static int cmp_str(const void *a, const void *b)
+int tsdb_blockw_open(const char *parent, struct tsdb_blockw **out)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    *out = NULL;
+    struct tsdb_blockw *w = cn_calloc(1, sizeof(*w));
+    if (!w)
+        return -ENOMEM;
+    int rc = tsdb_ulid_new(w->ulid);
+    /* Room for the longest name inside: "/chunks/000001", "/meta.json.tmp". */
+    if (!rc && (snprintf(w->parent, PATHCAP, "%s", parent) >= PATHCAP ||
+                snprintf(w->tmp, PATHCAP, "%s/%s.tmp", parent, w->ulid) >= PATHCAP - 64 ||
+                snprintf(w->final, PATHCAP, "%s/%s", parent, w->ulid) >= PATHCAP))
+        rc = -ENAMETOOLONG;
+    if (rc) {
+        free(w);
+        return rc;
+    }
+    if (mkdir(w->tmp, 0755)) {
+        rc = -errno;
+        free(w);
+        return rc;
+    }
+    char path[PATHCAP];
+    join(path, w->tmp, "chunks");
+    if (mkdir(path, 0755))
+        rc = -errno;
+    if (!rc)
+        rc = tsdb_chunk_writer_open(path, &w->cw);
+    if (!rc) {
+        join(path, w->tmp, "index");
+        rc = tsdb_index_writer_open(path, &w->iw);
+    }
+    if (rc) {
+        tsdb_blockw_abort(w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
+const char *tsdb_blockw_ulid(const struct tsdb_blockw *w)
+{
+    return w->ulid;
+}
+
+int tsdb_blockw_add_symbol(struct tsdb_blockw *w, const char *sym)
+{
+    return tsdb_index_writer_add_symbol(w->iw, sym);
+}
+
+int tsdb_blockw_add_chunk(struct tsdb_blockw *w, const uint8_t *data, size_t len, int64_t mint,
+                          int64_t maxt, struct tsdb_chunk_meta *meta)
+{
+    if (len < 2)
+        return -EINVAL;
+    int rc = tsdb_chunk_writer_add(w->cw, data, len, &meta->ref);
+    if (rc)
+        return rc;
+    meta->mint = mint;
+    meta->maxt = maxt;
+    if (w->st.chunks == 0 || mint < w->st.mint)
+        w->st.mint = mint;
+    if (w->st.chunks == 0 || maxt + 1 > w->st.maxt)
+        w->st.maxt = maxt + 1;
+    w->st.chunks++;
+    w->st.samples += tsdb_xor_count(data, len);
+    return 0;
+}
+
+int tsdb_blockw_add_samples(struct tsdb_blockw *w, const struct tsdb_sample *samples, size_t n,
+                            struct tsdb_chunk_meta *metas, size_t *nmetas)
+{
+    uint8_t buf[2 + TSDB_XOR_SAMPLES_PER_CHUNK * TSDB_XOR_MAX_SAMPLE_BYTES];
+    size_t k = 0;
+    for (size_t i = 0; i < n; i += TSDB_XOR_SAMPLES_PER_CHUNK) {
+        size_t end = i + TSDB_XOR_SAMPLES_PER_CHUNK < n ? i + TSDB_XOR_SAMPLES_PER_CHUNK : n;
+        struct tsdb_xor_enc e;
+        int rc = tsdb_xor_init(&e, buf, sizeof(buf));
+        for (size_t j = i; j < end && !rc; j++)
+            rc = tsdb_xor_append(&e, samples[j].t, samples[j].v);
+        if (!rc)
+            rc = tsdb_blockw_add_chunk(w, buf, tsdb_xor_len(&e), samples[i].t, samples[end - 1].t,
+                                       &metas[k]);
+        if (rc)
+            return rc;
+        k++;
+    }
+    *nmetas = k;
+    return 0;
+}
+
+int tsdb_blockw_add_series(struct tsdb_blockw *w, const struct tsdb_labels *ls,
+                           const struct tsdb_chunk_meta *metas, size_t nmetas)
+{
+    int rc = tsdb_index_writer_add_series(w->iw, ls, metas, nmetas);
+    if (!rc)
+        w->st.series++;
+    return rc;
+}
+
+void tsdb_blockw_stats(const struct tsdb_blockw *w, struct tsdb_blockw_stats *st)
+{
+    *st = w->st;
 }
 
 static int write_tombstones(const char *dir)
@@ -112,30 +217,68 @@ static int write_tombstones(const char *dir)
     return rc;
 }
 
-/* Encodes one series' samples into chunks of up to 120 and adds them. */
-static int add_samples(struct tsdb_chunk_writer *cw, const struct tsdb_block_series *s,
-                       struct tsdb_chunk_meta *metas, size_t *nmetas)
+int tsdb_blockw_commit(struct tsdb_blockw *w, struct tsdb_block_meta *m)
 {
-    uint8_t buf[2 + TSDB_XOR_SAMPLES_PER_CHUNK * TSDB_XOR_MAX_SAMPLE_BYTES];
-    size_t n = 0;
-    for (size_t i = 0; i < s->nsamples; i += TSDB_XOR_SAMPLES_PER_CHUNK) {
-        size_t end = i + TSDB_XOR_SAMPLES_PER_CHUNK;
-        if (end > s->nsamples)
-            end = s->nsamples;
-        struct tsdb_xor_enc e;
-        int rc = tsdb_xor_init(&e, buf, sizeof(buf));
-        for (size_t k = i; k < end && !rc; k++)
-            rc = tsdb_xor_append(&e, s->samples[k].t, s->samples[k].v);
-        if (!rc)
-            rc = tsdb_chunk_writer_add(cw, buf, tsdb_xor_len(&e), &metas[n].ref);
-        if (rc)
-            return rc;
-        metas[n].mint = s->samples[i].t;
-        metas[n].maxt = s->samples[end - 1].t;
-        n++;
+    int rc = tsdb_chunk_writer_close(w->cw);
+    w->cw = NULL;
+    int irc = tsdb_index_writer_close(w->iw);
+    w->iw = NULL;
+    if (!rc)
+        rc = irc;
+    memcpy(m->ulid, w->ulid, sizeof(m->ulid));
+    m->num_samples = w->st.samples;
+    m->num_series = w->st.series;
+    m->num_chunks = w->st.chunks;
+    m->num_tombstones = 0;
+    m->version = 1;
+    char path[PATHCAP];
+    if (!rc)
+        rc = write_tombstones(w->tmp);
+    if (!rc)
+        rc = tsdb_meta_write(w->tmp, m);
+    if (!rc) {
+        join(path, w->tmp, "chunks");
+        rc = fsync_path(path, true);
     }
-    *nmetas = n;
-    return 0;
+    if (!rc)
+        rc = fsync_path(w->tmp, true);
+    if (!rc && rename(w->tmp, w->final))
+        rc = -errno;
+    if (!rc)
+        rc = fsync_path(w->parent, true);
+    if (rc)
+        tsdb_blockw_abort(w);
+    else
+        free(w);
+    return rc;
+}
+
+void tsdb_blockw_abort(struct tsdb_blockw *w)
+{
+    if (!w)
+        return;
+    tsdb_chunk_writer_close(w->cw);
+    tsdb_index_writer_close(w->iw);
+    rm_tree(w->tmp);
+    free(w);
+}
+
+/* ---- tsdb_block_write ---------------------------------------------------------------- */
+
+struct sort_ctx {
+    const struct tsdb_block_series *s;
+    size_t i;
+};
+
+static int cmp_series(const void *a, const void *b)
+{
+    const struct sort_ctx *x = a, *y = b;
+    return tsdb_labels_cmp(&x->s->labels, &y->s->labels);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 static int check_series(const struct tsdb_block_series *s)
@@ -159,99 +302,48 @@ static int check_series(const struct tsdb_block_series *s)
     return 0;
 }
 
-/* Writes chunks, index, meta.json and tombstones into tmp and fsyncs them. */
-static int write_files(const char *tmp, const struct tsdb_block_series *series, size_t n,
-                       const struct sort_ctx *order, struct tsdb_block_meta *meta)
+/* Symbols (every name and value, sorted, once), then per series in label
+ * order its chunks and its index entry. */
+static int write_series(struct tsdb_blockw *w, const struct tsdb_block_series *series, size_t n,
+                        const struct sort_ctx *order)
 {
-    char path[PATHCAP];
-    join(path, tmp, "chunks");
-    if (mkdir(path, 0755))
-        return -errno;
-    size_t total = 0, nlabels = 0;
+    size_t maxchunks = 0, nlabels = 0;
     for (size_t i = 0; i < n; i++) {
-        total += series[i].nchunks ? series[i].nchunks
-                                   : (series[i].nsamples + TSDB_XOR_SAMPLES_PER_CHUNK - 1) /
-                                         TSDB_XOR_SAMPLES_PER_CHUNK;
+        size_t c = series[i].nchunks ? series[i].nchunks
+                                     : (series[i].nsamples + TSDB_XOR_SAMPLES_PER_CHUNK - 1) /
+                                           TSDB_XOR_SAMPLES_PER_CHUNK;
+        if (c > maxchunks)
+            maxchunks = c;
         nlabels += series[i].labels.n;
     }
-    struct tsdb_chunk_meta *metas = cn_calloc(total + 1, sizeof(*metas));
-    size_t *first = cn_calloc(n + 1, sizeof(*first));
+    struct tsdb_chunk_meta *metas = cn_calloc(maxchunks + 1, sizeof(*metas));
     const char **syms = cn_calloc(2 * nlabels + 1, sizeof(*syms));
-    struct tsdb_chunk_writer *cw = NULL;
-    struct tsdb_index_writer *iw = NULL;
-    int rc = metas && first && syms ? 0 : -ENOMEM;
-    if (!rc)
-        rc = tsdb_chunk_writer_open(path, &cw);
-    size_t used = 0;
-    for (size_t k = 0; k < n && !rc; k++) {
-        const struct tsdb_block_series *s = order[k].s;
-        first[k] = used;
-        size_t m = 0;
-        if (s->nchunks) {
-            for (size_t c = 0; c < s->nchunks && !rc; c++) {
-                metas[used + c].mint = s->chunks[c].mint;
-                metas[used + c].maxt = s->chunks[c].maxt;
-                meta->num_samples += tsdb_xor_count(s->chunks[c].data, s->chunks[c].len);
-                rc = tsdb_chunk_writer_add(cw, s->chunks[c].data, s->chunks[c].len,
-                                           &metas[used + c].ref);
-            }
-            m = s->nchunks;
-        } else {
-            rc = add_samples(cw, s, metas + used, &m);
-            meta->num_samples += s->nsamples;
-        }
-        for (size_t c = 0; c < m; c++) {
-            if (used + c == 0 || metas[used + c].mint < meta->min_time)
-                meta->min_time = metas[used + c].mint;
-            if (used + c == 0 || metas[used + c].maxt + 1 > meta->max_time)
-                meta->max_time = metas[used + c].maxt + 1;
-        }
-        used += m;
-    }
-    first[n] = used;
-    int crc = tsdb_chunk_writer_close(cw);
-    if (!rc)
-        rc = crc;
-    if (!rc && used == 0)
-        rc = -EINVAL; /* no samples at all */
-    meta->num_chunks = used;
-    meta->num_series = n;
-
-    /* The symbols: every name and value, sorted and deduplicated. */
+    int rc = metas && syms ? 0 : -ENOMEM;
     size_t ns = 0;
     for (size_t i = 0; i < n && !rc; i++)
         for (size_t l = 0; l < series[i].labels.n; l++) {
             syms[ns++] = series[i].labels.v[l].name;
             syms[ns++] = series[i].labels.v[l].value;
         }
-    if (!rc) {
+    if (!rc)
         qsort(syms, ns, sizeof(*syms), cmp_str);
-        join(path, tmp, "index");
-        rc = tsdb_index_writer_open(path, &iw);
-    }
     for (size_t i = 0; i < ns && !rc; i++)
         if (i == 0 || strcmp(syms[i], syms[i - 1]))
-            rc = tsdb_index_writer_add_symbol(iw, syms[i]);
-    for (size_t k = 0; k < n && !rc; k++)
-        rc = tsdb_index_writer_add_series(iw, &order[k].s->labels, metas + first[k],
-                                          first[k + 1] - first[k]);
-    if (iw) {
-        int irc = tsdb_index_writer_close(iw);
+            rc = tsdb_blockw_add_symbol(w, syms[i]);
+    for (size_t k = 0; k < n && !rc; k++) {
+        const struct tsdb_block_series *s = order[k].s;
+        size_t m = 0;
+        if (s->nchunks) {
+            for (; m < s->nchunks && !rc; m++)
+                rc = tsdb_blockw_add_chunk(w, s->chunks[m].data, s->chunks[m].len,
+                                           s->chunks[m].mint, s->chunks[m].maxt, &metas[m]);
+        } else if (s->nsamples) {
+            rc = tsdb_blockw_add_samples(w, s->samples, s->nsamples, metas, &m);
+        }
         if (!rc)
-            rc = irc;
+            rc = tsdb_blockw_add_series(w, &s->labels, metas, m);
     }
-    if (!rc)
-        rc = write_tombstones(tmp);
-    if (!rc)
-        rc = tsdb_meta_write(tmp, meta);
-    if (!rc) {
-        join(path, tmp, "chunks");
-        rc = fsync_path(path, true);
-    }
-    if (!rc)
-        rc = fsync_path(tmp, true);
     free(metas);
-    free(first);
     free(syms);
     return rc;
 }
@@ -273,28 +365,28 @@ int tsdb_block_write(const char *parent, const struct tsdb_block_series *series,
             free(order);
             return -EINVAL; /* duplicate label set */
         }
-    struct tsdb_block_meta meta = {.level = 1, .version = 1};
-    int rc = tsdb_ulid_new(meta.ulid);
-    char tmp[PATHCAP], final[PATHCAP];
-    if (!rc && (snprintf(tmp, sizeof(tmp), "%s/%s.tmp", parent, meta.ulid) >= PATHCAP - 64 ||
-                snprintf(final, sizeof(final), "%s/%s", parent, meta.ulid) >= PATHCAP))
-        rc = -ENAMETOOLONG;
-    meta.sources = &meta.ulid;
-    meta.nsources = 1;
-    if (!rc && mkdir(tmp, 0755))
-        rc = -errno;
-    else if (!rc) {
-        rc = write_files(tmp, series, n, order, &meta);
-        if (!rc && rename(tmp, final))
-            rc = -errno;
-        if (!rc)
-            rc = fsync_path(parent, true);
-        if (rc)
-            nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    }
-    if (!rc && ulid_out)
-        memcpy(ulid_out, meta.ulid, TSDB_ULID_LEN + 1);
+    struct tsdb_blockw *w;
+    int rc = tsdb_blockw_open(parent, &w);
+    if (!rc)
+        rc = write_series(w, series, n, order);
     free(order);
+    if (rc) {
+        tsdb_blockw_abort(w);
+        return rc;
+    }
+    struct tsdb_blockw_stats st;
+    tsdb_blockw_stats(w, &st);
+    if (st.chunks == 0) {
+        tsdb_blockw_abort(w);
+        return -EINVAL; /* no samples at all */
+    }
+    char ulid[TSDB_ULID_LEN + 1];
+    memcpy(ulid, tsdb_blockw_ulid(w), sizeof(ulid));
+    struct tsdb_block_meta meta = {
+        .min_time = st.mint, .max_time = st.maxt, .level = 1, .sources = &ulid, .nsources = 1};
+    rc = tsdb_blockw_commit(w, &meta);
+    if (!rc && ulid_out)
+        memcpy(ulid_out, ulid, TSDB_ULID_LEN + 1);
     return rc;
 }
 
@@ -305,6 +397,7 @@ struct tsdb_block {
     struct tsdb_block_meta meta;
     struct tsdb_index_reader *index;
     struct tsdb_chunk_reader *chunks;
+    char *dir;
 };
 
 int tsdb_block_open(const char *dir, struct tsdb_block **out, char *err, size_t cap)
@@ -314,6 +407,11 @@ int tsdb_block_open(const char *dir, struct tsdb_block **out, char *err, size_t 
     if (!b)
         return fail(err, cap, -ENOMEM, "block: out of memory");
     char path[PATHCAP];
+    b->dir = cn_strdup(dir);
+    if (!b->dir) {
+        free(b);
+        return fail(err, cap, -ENOMEM, "block: out of memory");
+    }
     int rc = tsdb_meta_read(dir, &b->meta, err, cap);
     if (!rc) {
         join(path, dir, "index");
@@ -366,6 +464,7 @@ void tsdb_block_close(struct tsdb_block *b)
     tsdb_chunk_reader_close(b->chunks);
     tsdb_index_reader_close(b->index);
     tsdb_meta_free(&b->meta);
+    free(b->dir);
     free(b);
 }
 
@@ -377,6 +476,94 @@ const struct tsdb_block_meta *tsdb_block_meta(const struct tsdb_block *b)
 const struct tsdb_index_reader *tsdb_block_index(const struct tsdb_block *b)
 {
     return b->index;
+}
+
+const struct tsdb_chunk_reader *tsdb_block_chunks(const struct tsdb_block *b)
+{
+    return b->chunks;
+}
+
+const char *tsdb_block_dir(const struct tsdb_block *b)
+{
+    return b->dir;
+}
+
+static int cmp_stone(const void *a, const void *b)
+{
+    const struct tsdb_tombstone *x = a, *y = b;
+    if (x->ref != y->ref)
+        return x->ref < y->ref ? -1 : 1;
+    return (x->mint > y->mint) - (x->mint < y->mint);
+}
+
+/* A Go varint at *p (below end), advancing *p; false when truncated or
+ * longer than 10 bytes. */
+static bool get_uvarint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    *v = 0;
+    for (unsigned shift = 0; shift < 70 && *p < end; shift += 7) {
+        uint8_t c = *(*p)++;
+        *v |= (uint64_t)(c & 0x7f) << shift;
+        if (c < 0x80)
+            return shift < 63 || c <= 1;
+    }
+    return false;
+}
+
+int tsdb_block_tombstones(const struct tsdb_block *b, struct tsdb_tombstone **out, size_t *n,
+                          char *err, size_t cap)
+{
+    *out = NULL;
+    *n = 0;
+    char path[PATHCAP];
+    if (join(path, b->dir, "tombstones"))
+        return fail(err, cap, -ENAMETOOLONG, "block %s: path too long", b->dir);
+    struct cn_buf f;
+    cn_buf_init(&f);
+    int rc = cn_read_file_buf(path, &f, (size_t)1 << 30);
+    if (rc == -ENOENT) {
+        cn_buf_free(&f);
+        return 0;
+    }
+    if (rc) {
+        cn_buf_free(&f);
+        return fail(err, cap, rc, "%s: %s", path, rc == -ENOMEM ? "out of memory" : strerror(-rc));
+    }
+    const uint8_t *d = (const uint8_t *)f.data;
+    size_t len = f.len;
+    struct tsdb_tombstone *v = NULL;
+    size_t nv = 0, vcap = 0;
+    if (len < 9 || get_be32(d) != TSDB_TOMBSTONES_MAGIC || d[4] != 1) {
+        rc = fail(err, cap, -EINVAL, "%s: not a version-1 tombstones file", path);
+    } else if (tsdb_crc32c(0, d + 5, len - 9) != get_be32(d + len - 4)) {
+        rc = fail(err, cap, -EBADMSG, "%s: checksum mismatch", path);
+    } else {
+        const uint8_t *p = d + 5, *end = d + len - 4;
+        while (p < end && !rc) {
+            uint64_t ref, zmin, zmax;
+            if (!get_uvarint(&p, end, &ref) || !get_uvarint(&p, end, &zmin) ||
+                !get_uvarint(&p, end, &zmax)) {
+                rc = fail(err, cap, -EINVAL, "%s: truncated interval at byte %zu", path,
+                          (size_t)(p - d));
+                break;
+            }
+            if ((rc = cn_array_grow((void **)&v, &vcap, nv + 1, sizeof(*v), 16)))
+                break;
+            /* zigzag varints, as Go's binary.PutVarint writes them */
+            v[nv++] = (struct tsdb_tombstone){ref, (int64_t)(zmin >> 1) ^ -(int64_t)(zmin & 1),
+                                              (int64_t)(zmax >> 1) ^ -(int64_t)(zmax & 1)};
+        }
+    }
+    cn_buf_free(&f);
+    if (rc) {
+        free(v);
+        return rc == -ENOMEM ? fail(err, cap, rc, "%s: out of memory", path) : rc;
+    }
+    if (nv)
+        qsort(v, nv, sizeof(*v), cmp_stone);
+    *out = v;
+    *n = nv;
+    return 0;
 }
 
 /* A sorted set of series references. */

@@ -9,14 +9,22 @@
  *   are keyed by the pointer pair, so comparing a label is a pointer compare
  *   and a name such as "__name__" costs its bytes once.
  * - Series are allocated one by one (labels inline) and reached by reference
- *   through h->by_ref (reference r is index r - 1); references are never
- *   reused because series are never removed (no garbage collection yet), so
- *   a reference stays valid for the head's life and needs no lookup.
+ *   through h->by_ref (reference r is index r - 1, NULL once the series is
+ *   removed). References are never reused: new series take h->next_ref, and
+ *   a replayed series may be created with the reference its WAL record
+ *   carries (the next ones then follow it), so WAL records stay
+ *   unambiguous across restarts. The table costs a pointer per reference
+ *   ever handed out, which series churn on one node keeps small.
  * - A second open-addressing table maps a label-set hash to references for
  *   tsdb_head_append; collisions are resolved by comparing label sets.
  * - Postings are per (name, value) arrays of references. References grow
  *   with creation, so appending keeps every list sorted; "all postings" is
- *   simply 1..nseries.
+ *   every non-NULL slot of h->by_ref.
+ * - Truncation (after a block is cut) drops chunks that end before the
+ *   block's end and removes series left without chunks, then rebuilds the
+ *   derived tables (series map, postings, names, symbols) from the series
+ *   that remain: a full pass every two hours is cheaper to get right than
+ *   deletion from open-addressing tables and sorted lists.
  * - The open chunk lives in a buffer that starts at HEAD_CHUNK_START bytes
  *   and grows by a quarter (at least 32 bytes) on -ENOSPC; as soon as it
  *   holds TSDB_XOR_SAMPLES_PER_CHUNK samples it is shrunk to its exact
@@ -71,9 +79,11 @@ struct tsdb_head {
     pthread_rwlock_t lock;
     char **syms; /* open addressing, NULL empty */
     size_t syms_cap, nsyms;
-    struct hseries **by_ref;
-    size_t nseries, by_ref_cap;
-    uint32_t *smap; /* series map: refs, 0 empty */
+    struct hseries **by_ref; /* by_ref_len slots, NULL for removed series */
+    size_t by_ref_len, by_ref_cap;
+    size_t nseries;    /* live series */
+    uint64_t next_ref; /* reference of the next new series */
+    uint32_t *smap;    /* series map: refs, 0 empty */
     size_t smap_cap;
     struct postings *post;
     size_t npost, post_cap;
@@ -83,6 +93,7 @@ struct tsdb_head {
     size_t nnames, names_cap;
     uint64_t chunks, samples, ooo, dups, chunk_bytes;
     int64_t mint, maxt;
+    int64_t min_valid; /* appends before this were cut into a block: refused */
 };
 
 static uint64_t str_hash(const char *s)
@@ -283,34 +294,46 @@ int tsdb_head_create(struct tsdb_head **out)
     }
     h->mint = INT64_MAX;
     h->maxt = INT64_MIN;
+    h->min_valid = INT64_MIN;
+    h->next_ref = 1;
     *out = h;
     return 0;
+}
+
+static void series_free(struct hseries *s)
+{
+    if (!s)
+        return;
+    for (uint32_t k = 0; k < s->nclosed; k++)
+        free(s->closed[k].data);
+    free(s->closed);
+    free(s->enc.buf);
+    free(s);
+}
+
+static void tables_free(struct tsdb_head *t)
+{
+    free(t->syms);
+    free(t->smap);
+    for (size_t i = 0; i < t->npost; i++)
+        free(t->post[i].refs);
+    free(t->post);
+    free(t->pmap);
+    for (size_t i = 0; i < t->nnames; i++)
+        free(t->names[i].plist);
+    free(t->names);
 }
 
 void tsdb_head_destroy(struct tsdb_head *h)
 {
     if (!h)
         return;
-    for (size_t i = 0; i < h->nseries; i++) {
-        struct hseries *s = h->by_ref[i];
-        for (uint32_t k = 0; k < s->nclosed; k++)
-            free(s->closed[k].data);
-        free(s->closed);
-        free(s->enc.buf);
-        free(s);
-    }
+    for (size_t i = 0; i < h->by_ref_len; i++)
+        series_free(h->by_ref[i]);
     free(h->by_ref);
     for (size_t i = 0; i < h->syms_cap; i++)
         free(h->syms[i]);
-    free(h->syms);
-    free(h->smap);
-    for (size_t i = 0; i < h->npost; i++)
-        free(h->post[i].refs);
-    free(h->post);
-    free(h->pmap);
-    for (size_t i = 0; i < h->nnames; i++)
-        free(h->names[i].plist);
-    free(h->names);
+    tables_free(h);
     pthread_rwlock_destroy(&h->lock);
     free(h);
 }
@@ -329,10 +352,12 @@ static bool labels_valid(const struct tsdb_labels *ls)
 /* Creates the series; everything that can fail is reserved first, so a
  * failure leaves no half-registered series. */
 static int series_create(struct tsdb_head *h, const struct tsdb_labels *ls, uint64_t hash,
-                         struct hseries **out)
+                         uint64_t ref, struct hseries **out)
 {
-    if (h->nseries >= UINT32_MAX - 1)
+    if (ref == 0 || ref >= UINT32_MAX)
         return -ENOSPC;
+    if (ref <= h->by_ref_len && h->by_ref[ref - 1])
+        return -EINVAL;
     struct hseries *s = cn_calloc(1, sizeof(*s) + ls->n * sizeof(struct tsdb_label));
     if (!s)
         return -ENOMEM;
@@ -344,20 +369,26 @@ static int series_create(struct tsdb_head *h, const struct tsdb_labels *ls, uint
         if (!s->labels[i].value || !post_reserve(h, s->labels[i].name, s->labels[i].value))
             goto nomem;
     }
-    if (grow((void **)&h->by_ref, &h->by_ref_cap, h->nseries + 1, sizeof(*h->by_ref)))
+    if (grow((void **)&h->by_ref, &h->by_ref_cap, ref, sizeof(*h->by_ref)))
         goto nomem;
-    h->by_ref[h->nseries] = s; /* smap_rehash looks series up by reference */
-    if ((h->nseries + 1) * 2 > h->smap_cap && smap_rehash(h))
+    for (; h->by_ref_len < ref; h->by_ref_len++)
+        h->by_ref[h->by_ref_len] = NULL;
+    h->by_ref[ref - 1] = s; /* smap_rehash looks series up by reference */
+    if ((h->nseries + 1) * 2 > h->smap_cap && smap_rehash(h)) {
+        h->by_ref[ref - 1] = NULL;
         goto nomem;
-    uint32_t ref = (uint32_t)++h->nseries;
+    }
+    h->nseries++;
+    if (ref >= h->next_ref)
+        h->next_ref = ref + 1;
     size_t j = hash & (h->smap_cap - 1);
     while (h->smap[j])
         j = (j + 1) & (h->smap_cap - 1);
-    h->smap[j] = ref;
-    s->ref = ref;
+    h->smap[j] = (uint32_t)ref;
+    s->ref = (uint32_t)ref;
     for (size_t i = 0; i < ls->n; i++) {
         struct postings *p = post_find(h, s->labels[i].name, s->labels[i].value);
-        p->refs[p->n++] = ref;
+        p->refs[p->n++] = (uint32_t)ref;
     }
     *out = s;
     return 0;
@@ -417,6 +448,10 @@ static int close_open(struct tsdb_head *h, struct hseries *s)
 static int series_append(struct tsdb_head *h, struct hseries *s, int64_t t, double v)
 {
     struct tsdb_xor_enc *e = &s->enc;
+    if (t < h->min_valid) {
+        h->ooo++;
+        return -ERANGE;
+    }
     if (e->n) {
         if (t < e->t) {
             h->ooo++;
@@ -478,7 +513,7 @@ int tsdb_head_append(struct tsdb_head *h, const struct tsdb_labels *ls, int64_t 
     struct hseries *s = smap_find(h, ls, hash);
     int rc = 0;
     if (!s)
-        rc = series_create(h, ls, hash, &s);
+        rc = series_create(h, ls, hash, h->next_ref, &s);
     if (!rc) {
         if (ref)
             *ref = s->ref;
@@ -491,7 +526,54 @@ int tsdb_head_append(struct tsdb_head *h, const struct tsdb_labels *ls, int64_t 
 int tsdb_head_append_ref(struct tsdb_head *h, uint64_t ref, int64_t t, double v)
 {
     pthread_rwlock_wrlock(&h->lock);
-    int rc = ref >= 1 && ref <= h->nseries ? series_append(h, h->by_ref[ref - 1], t, v) : -ENOENT;
+    struct hseries *s = ref >= 1 && ref <= h->by_ref_len ? h->by_ref[ref - 1] : NULL;
+    int rc = s ? series_append(h, s, t, v) : -ENOENT;
+    pthread_rwlock_unlock(&h->lock);
+    return rc;
+}
+
+int tsdb_head_create_series(struct tsdb_head *h, const struct tsdb_labels *ls, uint64_t ref,
+                            uint64_t *got)
+{
+    if (!labels_valid(ls))
+        return -EINVAL;
+    uint64_t hash = tsdb_labels_hash(ls);
+    pthread_rwlock_wrlock(&h->lock);
+    struct hseries *s = smap_find(h, ls, hash);
+    int rc = 0;
+    if (!s) {
+        rc = series_create(h, ls, hash, ref ? ref : h->next_ref, &s);
+        if (rc == -EINVAL)
+            rc = -EEXIST; /* the reference belongs to another series */
+        else if (!rc)
+            rc = 1;
+    }
+    if (rc >= 0 && got)
+        *got = s->ref;
+    pthread_rwlock_unlock(&h->lock);
+    return rc;
+}
+
+bool tsdb_head_has_series(struct tsdb_head *h, uint64_t ref)
+{
+    pthread_rwlock_rdlock(&h->lock);
+    bool yes = ref >= 1 && ref <= h->by_ref_len && h->by_ref[ref - 1];
+    pthread_rwlock_unlock(&h->lock);
+    return yes;
+}
+
+int tsdb_head_foreach(struct tsdb_head *h,
+                      int (*fn)(void *ctx, uint64_t ref, const struct tsdb_labels *ls), void *ctx)
+{
+    int rc = 0;
+    pthread_rwlock_rdlock(&h->lock);
+    for (size_t i = 0; !rc && i < h->by_ref_len; i++) {
+        const struct hseries *s = h->by_ref[i];
+        if (s) {
+            struct tsdb_labels ls = {s->labels, s->nlabels};
+            rc = fn(ctx, s->ref, &ls);
+        }
+    }
     pthread_rwlock_unlock(&h->lock);
     return rc;
 }
@@ -646,10 +728,10 @@ static int each_match(struct tsdb_head *h, const struct tsdb_matcher *const *ms,
     bool all;
     int rc = candidates(h, ms, nms, &refs, &n, &all);
     if (all)
-        n = h->nseries;
+        n = h->by_ref_len;
     for (size_t i = 0; !rc && i < n; i++) {
         struct hseries *s = h->by_ref[all ? i : refs[i] - 1];
-        if (series_matches(s, ms, nms))
+        if (s && series_matches(s, ms, nms))
             rc = fn(s, arg);
     }
     pthread_rwlock_unlock(&h->lock);
@@ -677,6 +759,13 @@ static int select_one(struct hseries *s, void *arg)
 static int head_select(void *ctx, const struct tsdb_matcher *const *ms, size_t nms, int64_t mint,
                        int64_t maxt, struct tsdb_series_set *out)
 {
+    /* Samples before min_valid belong to blocks (or are past retention),
+     * even where a chunk spanning the cut still holds them. */
+    struct tsdb_head *h = ctx;
+    pthread_rwlock_rdlock(&h->lock);
+    if (mint < h->min_valid)
+        mint = h->min_valid;
+    pthread_rwlock_unlock(&h->lock);
     struct select_arg a = {.mint = mint, .maxt = maxt, .out = out};
     int rc = each_match(ctx, ms, nms, select_one, &a);
     free(a.buf.v);
@@ -783,14 +872,16 @@ int tsdb_head_write_block(struct tsdb_head *h, const char *parent, int64_t mint,
     if (maxt <= mint)
         return -EINVAL;
     /* Copy under the read lock: samples into one array, label pointers
-     * (interned, so valid for the head's life) by reference. */
+     * (interned, so valid until the next truncation) by reference. */
     struct tsdb_block_series *bs = NULL;
     size_t nbs = 0, bcap = 0;
     struct sbuf all = {0};
     int rc = 0;
     pthread_rwlock_rdlock(&h->lock);
-    for (size_t i = 0; i < h->nseries && !rc; i++) {
+    for (size_t i = 0; i < h->by_ref_len && !rc; i++) {
         const struct hseries *s = h->by_ref[i];
+        if (!s)
+            continue;
         size_t before = all.n;
         rc = series_samples(s, mint, maxt - 1, &all);
         if (rc || all.n == before)
@@ -811,5 +902,156 @@ int tsdb_head_write_block(struct tsdb_head *h, const char *parent, int64_t mint,
     }
     free(bs);
     free(all.v);
+    return rc;
+}
+
+/* ---- truncation --------------------------------------------------------------------- */
+
+/* Drops the series' chunks that end before mint. True when none is left. */
+static bool series_truncate(struct tsdb_head *h, struct hseries *s, int64_t mint,
+                            struct tsdb_head_truncation *st)
+{
+    uint32_t keep = 0;
+    for (uint32_t k = 0; k < s->nclosed; k++) {
+        struct hchunk *c = &s->closed[k];
+        if (c->maxt >= mint) {
+            s->closed[keep++] = *c;
+            continue;
+        }
+        h->chunk_bytes -= c->len;
+        h->chunks--;
+        st->chunks++;
+        free(c->data);
+    }
+    s->nclosed = keep;
+    if (!keep) {
+        free(s->closed);
+        s->closed = NULL;
+    }
+    if (s->enc.buf && s->enc.t < mint) {
+        h->chunk_bytes -= s->enc.cap;
+        h->chunks--;
+        st->chunks++;
+        free(s->enc.buf);
+        s->enc.buf = NULL;
+        s->enc.cap = 0;
+    }
+    return !keep && !s->enc.buf;
+}
+
+/* Inserts an already interned string into a symbol table being rebuilt. */
+static int syms_put(struct tsdb_head *t, char *str)
+{
+    if ((t->nsyms + 1) * 2 > t->syms_cap && syms_rehash(t))
+        return -ENOMEM;
+    size_t j = str_hash(str) & (t->syms_cap - 1);
+    while (t->syms[j]) {
+        if (t->syms[j] == str)
+            return 0;
+        j = (j + 1) & (t->syms_cap - 1);
+    }
+    t->syms[j] = str;
+    t->nsyms++;
+    return 0;
+}
+
+static bool syms_has(const struct tsdb_head *t, const char *str)
+{
+    if (!t->syms_cap)
+        return false;
+    for (size_t j = str_hash(str) & (t->syms_cap - 1); t->syms[j]; j = (j + 1) & (t->syms_cap - 1))
+        if (t->syms[j] == str)
+            return true;
+    return false;
+}
+
+/* Builds symbols, series map, postings and names of the series for which
+ * dead[i] is false into t (zeroed; by_ref shared with h). */
+static int tables_build(struct tsdb_head *h, const bool *dead, struct tsdb_head *t)
+{
+    t->by_ref = h->by_ref;
+    t->by_ref_len = h->by_ref_len;
+    for (size_t i = 0; i < h->by_ref_len; i++) {
+        struct hseries *s = h->by_ref[i];
+        if (!s || dead[i])
+            continue;
+        for (uint32_t k = 0; k < s->nlabels; k++) {
+            struct tsdb_label *l = &s->labels[k];
+            struct postings *p;
+            if (syms_put(t, (char *)l->name) || syms_put(t, (char *)l->value) ||
+                !(p = post_reserve(t, l->name, l->value)))
+                return -ENOMEM;
+            p->refs[p->n++] = s->ref;
+        }
+        if ((t->nseries + 1) * 2 > t->smap_cap && smap_rehash(t))
+            return -ENOMEM;
+        size_t j = s->hash & (t->smap_cap - 1);
+        while (t->smap[j])
+            j = (j + 1) & (t->smap_cap - 1);
+        t->smap[j] = s->ref;
+        t->nseries++;
+    }
+    return 0;
+}
+
+int tsdb_head_truncate(struct tsdb_head *h, int64_t mint, struct tsdb_head_truncation *st)
+{
+    struct tsdb_head_truncation local = {0};
+    if (!st)
+        st = &local;
+    *st = (struct tsdb_head_truncation){0};
+    pthread_rwlock_wrlock(&h->lock);
+    bool *dead = cn_calloc(h->by_ref_len + 1, sizeof(*dead));
+    size_t ndead = 0;
+    for (size_t i = 0; i < h->by_ref_len; i++)
+        if (h->by_ref[i] && series_truncate(h, h->by_ref[i], mint, st) && dead) {
+            dead[i] = true;
+            ndead++;
+        }
+    int rc = dead ? 0 : -ENOMEM;
+    if (ndead) {
+        /* Build the new tables before freeing anything: on failure the
+         * empty series simply stay until the next truncation. */
+        struct tsdb_head t = {0};
+        rc = tables_build(h, dead, &t);
+        if (rc) {
+            tables_free(&t);
+        } else {
+            for (size_t i = 0; i < h->syms_cap; i++)
+                if (h->syms[i] && !syms_has(&t, h->syms[i]))
+                    free(h->syms[i]);
+            for (size_t i = 0; i < h->by_ref_len; i++)
+                if (dead[i]) {
+                    series_free(h->by_ref[i]);
+                    h->by_ref[i] = NULL;
+                }
+            tables_free(h);
+            h->syms = t.syms;
+            h->syms_cap = t.syms_cap;
+            h->nsyms = t.nsyms;
+            h->smap = t.smap;
+            h->smap_cap = t.smap_cap;
+            h->post = t.post;
+            h->npost = t.npost;
+            h->post_cap = t.post_cap;
+            h->pmap = t.pmap;
+            h->pmap_cap = t.pmap_cap;
+            h->names = t.names;
+            h->nnames = t.nnames;
+            h->names_cap = t.names_cap;
+            h->nseries = t.nseries;
+            st->series = ndead;
+        }
+    }
+    if (mint > h->min_valid)
+        h->min_valid = mint;
+    if (h->nseries == 0) {
+        h->mint = INT64_MAX;
+        h->maxt = INT64_MIN;
+    } else if (h->mint < mint) {
+        h->mint = mint;
+    }
+    pthread_rwlock_unlock(&h->lock);
+    free(dead);
     return rc;
 }

@@ -6,7 +6,9 @@
  * omitempty does) through meta.json.tmp, fsync and rename, so a crash leaves
  * the old file or the new one. The reader insists on the fields every
  * Prometheus version writes (ulid, minTime, maxTime, version 1) and takes the
- * rest when present; unknown fields (Thanos' "thanos" section) are ignored.
+ * rest when present (compaction sources and parents included); unknown
+ * fields (Thanos' "thanos" section, "deletable", "failed", "hints") are
+ * ignored.
  *
  * A ULID is 48 bits of milliseconds and 80 random bits in Crockford's base32,
  * most significant first: 26 characters, the first at most '7'.
@@ -78,10 +80,10 @@ static int fsync_dir(const char *dir)
 int tsdb_meta_write(const char *dir, const struct tsdb_block_meta *m)
 {
     json_t *stats = json_object(), *comp = json_object(), *root = json_object();
-    json_t *src = json_array();
+    json_t *src = json_array(), *par = json_array();
     int rc = -ENOMEM;
     char *text = NULL;
-    if (!stats || !comp || !root || !src)
+    if (!stats || !comp || !root || !src || !par)
         goto out;
     json_object_set_new(root, "ulid", json_string(m->ulid));
     json_object_set_new(root, "minTime", json_integer(m->min_time));
@@ -102,6 +104,18 @@ int tsdb_meta_write(const char *dir, const struct tsdb_block_meta *m)
         json_array_append_new(src, json_string(m->sources[i]));
     if (m->nsources)
         json_object_set(comp, "sources", src);
+    /* Go's field order: level, sources, parents; a level-1 block has none. */
+    for (size_t i = 0; i < m->nparents; i++) {
+        json_t *p = json_object();
+        if (!p)
+            goto out;
+        json_object_set_new(p, "ulid", json_string(m->parents[i].ulid));
+        json_object_set_new(p, "minTime", json_integer(m->parents[i].min_time));
+        json_object_set_new(p, "maxTime", json_integer(m->parents[i].max_time));
+        json_array_append_new(par, p);
+    }
+    if (m->nparents)
+        json_object_set(comp, "parents", par);
     json_object_set(root, "compaction", comp);
     json_object_set_new(root, "version", json_integer(m->version ? m->version : 1));
     text = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
@@ -136,6 +150,7 @@ out:
     json_decref(stats);
     json_decref(comp);
     json_decref(src);
+    json_decref(par);
     json_decref(root);
     return rc;
 }
@@ -163,6 +178,33 @@ static bool get_u64(json_t *obj, const char *key, uint64_t *out)
         return false;
     *out = (uint64_t)json_integer_value(v);
     return true;
+}
+
+/* compaction.parents (may be NULL): objects of a ULID and a time range. */
+static int read_parents(json_t *par, struct tsdb_block_meta *m, const char *path, char *err,
+                        size_t cap)
+{
+    size_t n = par ? json_array_size(par) : 0;
+    if (n == 0)
+        return 0;
+    m->parents = cn_calloc(n, sizeof(*m->parents));
+    if (!m->parents)
+        return fail(err, cap, -ENOMEM, "meta.json: out of memory");
+    for (size_t i = 0; i < n; i++) {
+        json_t *p = json_array_get(par, i);
+        json_t *u = json_object_get(p, "ulid"), *mint = json_object_get(p, "minTime"),
+               *maxt = json_object_get(p, "maxTime");
+        if (!json_is_object(p) || !json_is_string(u) || !tsdb_ulid_valid(json_string_value(u)) ||
+            !json_is_integer(mint) || !json_is_integer(maxt))
+            return fail(err, cap, -EINVAL,
+                        "%s: compaction parent %zu is not {\"ulid\", \"minTime\", \"maxTime\"}",
+                        path, i);
+        memcpy(m->parents[i].ulid, json_string_value(u), TSDB_ULID_LEN + 1);
+        m->parents[i].min_time = json_integer_value(mint);
+        m->parents[i].max_time = json_integer_value(maxt);
+        m->nparents = i + 1;
+    }
+    return 0;
 }
 
 int tsdb_meta_read(const char *dir, struct tsdb_block_meta *m, char *err, size_t cap)
@@ -211,8 +253,9 @@ int tsdb_meta_read(const char *dir, struct tsdb_block_meta *m, char *err, size_t
     json_t *comp = json_object_get(root, "compaction");
     if (comp) {
         json_t *lvl = json_object_get(comp, "level"), *src = json_object_get(comp, "sources");
+        json_t *par = json_object_get(comp, "parents");
         if (!json_is_object(comp) || (lvl && !json_is_integer(lvl)) ||
-            (src && !json_is_array(src))) {
+            (src && !json_is_array(src)) || (par && !json_is_array(par))) {
             fail(err, cap, rc, "%s: malformed \"compaction\"", path);
             goto out;
         }
@@ -235,6 +278,10 @@ int tsdb_meta_read(const char *dir, struct tsdb_block_meta *m, char *err, size_t
             }
             m->nsources = n;
         }
+        if ((rc = read_parents(par, m, path, err, cap))) {
+            tsdb_meta_free(m);
+            goto out;
+        }
     }
     rc = 0;
 out:
@@ -249,4 +296,7 @@ void tsdb_meta_free(struct tsdb_block_meta *m)
     free(m->sources);
     m->sources = NULL;
     m->nsources = 0;
+    free(m->parents);
+    m->parents = NULL;
+    m->nparents = 0;
 }

@@ -272,7 +272,15 @@ void tsdb_index_series_free(struct tsdb_index_series *s); /* the arrays only */
 int tsdb_index_series(const struct tsdb_index_reader *r, uint32_t ref,
                       struct tsdb_index_series *out);
 
-/* A block's meta.json (Prometheus' BlockMeta, version 1). */
+/* A block's meta.json (Prometheus' BlockMeta, version 1). A compacted
+ * block lists its sources (the level-1 blocks it holds) and its parents
+ * (the blocks compacted into it: compaction.parents); a level-1 block has
+ * no parents. tsdb_meta_read allocates sources and parents, tsdb_meta_free
+ * frees both. */
+struct tsdb_block_parent {
+    char ulid[TSDB_ULID_LEN + 1];
+    int64_t min_time, max_time;
+};
 struct tsdb_block_meta {
     char ulid[TSDB_ULID_LEN + 1];
     int64_t min_time, max_time; /* max_time is exclusive: last sample + 1 */
@@ -280,6 +288,8 @@ struct tsdb_block_meta {
     int level;
     char (*sources)[TSDB_ULID_LEN + 1]; /* malloc'd, nsources entries */
     size_t nsources;
+    struct tsdb_block_parent *parents; /* malloc'd, nparents entries */
+    size_t nparents;
     int version;
 };
 
@@ -346,12 +356,59 @@ int tsdb_block_series(const struct tsdb_block *b, uint32_t ref, int64_t mint, in
                       struct tsdb_index_series *s, struct tsdb_sample **samples, size_t *n,
                       size_t *cap);
 
+/* ---- compaction ---------------------------------------------------------------- */
+
+/*
+ * Compacts opened blocks (n >= 1, any order; borrowed) into one new block
+ * under parent, as Prometheus' LeveledCompactor.Compact: series merged by
+ * label set in label order; within a series, chunks whose time ranges
+ * overlap no other chunk (or only byte-identical copies of themselves) are
+ * copied byte for byte, overlapping ones are decoded, merged (a timestamp
+ * present twice kept once, with the value of the block given first) and
+ * re-encoded in chunks of TSDB_XOR_SAMPLES_PER_CHUNK. The inputs'
+ * tombstones are applied (deleted samples dropped; a series left empty is
+ * dropped) and the new block has none. The new meta.json has the union of
+ * the inputs' time ranges, level = highest input level + 1, sources = the
+ * union of the inputs' sources (sorted), parents = the inputs in the order
+ * given (ULID, minTime, maxTime), and the stats of what was written.
+ * Streams series by series: memory is what the index writer keeps, each
+ * input's series references and tombstones, and one series' chunks and
+ * samples. The ULID goes to ulid_out (may be NULL). 0; -ENODATA when the
+ * inputs hold no sample (nothing written); -EINVAL or -EBADMSG for a
+ * corrupt input (bad chunk checksum or encoding, bad series, bad
+ * tombstones); -ENOMEM or -errno. On failure err (may be NULL) names the
+ * block and what is wrong, and nothing is left under parent. Inputs may
+ * be read by other threads meanwhile.
+ */
+int tsdb_compact(const char *parent, struct tsdb_block *const *blocks, size_t n, char *ulid_out,
+                 char *err, size_t errcap);
+
+/*
+ * Which blocks to compact next, as Prometheus' LeveledCompactor.Plan with
+ * the given ranges (ascending milliseconds, each > 0, e.g. 2h, 6h, 18h,
+ * ...). metas (n of them, any order) are considered sorted by min_time
+ * (ties in the order given). First, the first run of blocks that overlap
+ * in time, the newest block included. Otherwise, leaving out the newest
+ * block (by min_time: it may be fresh from the head), for each range from
+ * the second on, the first group of two or more blocks that lie within one
+ * range-aligned interval and either fill it or end no later than the start
+ * of the newest block left. Otherwise, from the newest block left down to
+ * the first smaller than the middle range: a block over 5% tombstones
+ * (numTombstones / (numSeries + 1)), or, for that small block, one whose
+ * every series has a tombstone. The chosen blocks' indices into metas go
+ * to out (room for n) in time order, their count to *nout (0: nothing to
+ * do). 0, -EINVAL (no range, or one <= 0) or -ENOMEM.
+ */
+int tsdb_compact_plan(const struct tsdb_block_meta *metas, size_t n, const int64_t *ranges,
+                      size_t nranges, size_t *out, size_t *nout);
+
 /* ---- head and querier ------------------------------------------------------------ */
 
 /*
  * The head: the in-memory part of the database that takes appends. Series
  * are keyed by label set, get a stable reference (1, 2, ... in creation
- * order; never reused) and live until the head is destroyed. Label strings
+ * order; never reused) and live until a truncation finds them without
+ * chunks. Label strings
  * are interned (each distinct string stored once), postings (sorted series
  * references) are kept per label pair, and each series holds one open XOR
  * chunk in a small buffer that grows on demand plus its closed chunks
@@ -382,6 +439,22 @@ int tsdb_head_append(struct tsdb_head *h, const struct tsdb_labels *ls, int64_t 
 /* The fast path: appends to an existing series by reference. As above, and
  * -ENOENT for an unknown reference. */
 int tsdb_head_append_ref(struct tsdb_head *h, uint64_t ref, int64_t t, double v);
+/* Creates the series ls (borrowed) with reference ref (0: the next free
+ * one) without a sample, for WAL replay: references are kept so records
+ * written before and after a restart agree, and later new series get
+ * references above every one seen. The series' reference goes to *got
+ * (may be NULL). 1: created; 0: ls exists already (with its own reference,
+ * nothing changed); -EINVAL (bad labels), -EEXIST (ref belongs to another
+ * series), -ENOSPC, -ENOMEM. */
+int tsdb_head_create_series(struct tsdb_head *h, const struct tsdb_labels *ls, uint64_t ref,
+                            uint64_t *got);
+/* Whether a series with this reference is in the head. */
+bool tsdb_head_has_series(struct tsdb_head *h, uint64_t ref);
+/* Calls fn for every series, in reference order, with the read lock held
+ * (fn must not call into the head; the labels are valid during the call).
+ * Stops at fn's first non-zero answer and returns it; else 0. */
+int tsdb_head_foreach(struct tsdb_head *h,
+                      int (*fn)(void *ctx, uint64_t ref, const struct tsdb_labels *ls), void *ctx);
 
 struct tsdb_head_stats {
     uint64_t series, chunks, samples;
@@ -402,6 +475,21 @@ void tsdb_head_stats(struct tsdb_head *h, struct tsdb_head_stats *st);
  */
 int tsdb_head_write_block(struct tsdb_head *h, const char *parent, int64_t mint, int64_t maxt,
                           char *ulid_out);
+
+/*
+ * After a block holding everything before mint was written: drops every
+ * chunk that ends before mint, removes series left without chunks (their
+ * references are not reused) and frees strings no series uses any more.
+ * From then on appends before mint are refused as out of order (they would
+ * overlap the block). Counts go to *st (may be NULL). Must not run while
+ * tsdb_head_write_block is writing (its label strings are borrowed); the
+ * database calls both from its one maintenance thread. 0 or -ENOMEM (the
+ * chunks are dropped anyway; empty series stay until the next call).
+ */
+struct tsdb_head_truncation {
+    uint64_t chunks, series; /* removed */
+};
+int tsdb_head_truncate(struct tsdb_head *h, int64_t mint, struct tsdb_head_truncation *st);
 
 /*
  * The querier. Data sources (the head, opened blocks, later anything else)
@@ -472,6 +560,86 @@ int tsdb_query_label_values(const struct tsdb_source *src, size_t nsrc, const ch
                             const struct tsdb_matcher *const *ms, size_t nms,
                             struct tsdb_strings *out);
 
+/* ---- the database --------------------------------------------------------------- */
+
+/*
+ * A database directory: blocks, the WAL and the head, with block cutting,
+ * compaction and retention (see db.c for the layout and the policies).
+ *
+ * Durability: tsdb_db_commit() writes the batch appended since the last
+ * commit to the WAL and fdatasyncs it before returning 0; everything
+ * committed is replayed by the next open, whatever ended the process.
+ *
+ * Threads: one thread appends and commits; any number query (through
+ * tsdb_db_querier_open) and read statistics meanwhile. With background set,
+ * a maintenance thread cuts blocks, compacts and applies retention;
+ * otherwise the caller runs tsdb_db_maintain().
+ */
+struct tsdb_db_opts {
+    int64_t block_range_ms;    /* the head's block length; 0: 2h */
+    int64_t retention_ms;      /* 0: keep blocks regardless of age */
+    uint64_t retention_bytes;  /* 0: no size limit */
+    uint64_t wal_segment_size; /* 0: TSDB_WAL_SEGMENT_SIZE */
+    bool background;           /* run maintenance on a thread */
+    bool read_only;            /* replay and query only: no WAL writer, no
+                                * repair, nothing renamed or deleted */
+};
+struct tsdb_db;
+
+/*
+ * Opens (creating, unless read-only) the directory: loads every block
+ * (one that fails validation is renamed <ULID>.corrupt and logged; the
+ * others serve), removes leftovers of interrupted writes, replays the WAL
+ * into the head (a damaged tail is logged and cut off, never fatal) and
+ * opens a new WAL segment. -errno with a message in err on failure (the
+ * directory cannot be created or read, out of memory).
+ */
+int tsdb_db_open(const char *dir, const struct tsdb_db_opts *opts, struct tsdb_db **out, char *err,
+                 size_t errcap);
+/* Stops maintenance, commits what is pending, closes. Accepts NULL. The
+ * result of the last commit and WAL close. */
+int tsdb_db_close(struct tsdb_db *db);
+
+/* Appends by label set (borrowed), the series' reference to *ref (may be
+ * NULL), or by reference; as tsdb_head_append. -EROFS when read-only. */
+int tsdb_db_append(struct tsdb_db *db, const struct tsdb_labels *ls, int64_t t, double v,
+                   uint64_t *ref);
+int tsdb_db_append_ref(struct tsdb_db *db, uint64_t ref, int64_t t, double v);
+/* Logs and syncs the pending batch (see Durability). When the WAL cannot
+ * be written the error is logged and returned, the samples stay in the
+ * head, and the next commit tries a fresh segment. */
+int tsdb_db_commit(struct tsdb_db *db);
+/* One maintenance pass: block cutting, compaction, retention. 0 or the
+ * first error (logged; the pass goes on where it can). */
+int tsdb_db_maintain(struct tsdb_db *db);
+
+/* The head (for tools and tests; owned by the database). */
+struct tsdb_head *tsdb_db_head(struct tsdb_db *db);
+/* The compaction ranges in use, ascending. */
+const int64_t *tsdb_db_ranges(const struct tsdb_db *db, size_t *n);
+
+/* A consistent set of sources for one query: the blocks overlapping
+ * [mint, maxt] (oldest first) and the head. Blocks stay readable until the
+ * querier is closed, even if retention deletes them meanwhile. */
+struct tsdb_db_querier;
+int tsdb_db_querier_open(struct tsdb_db *db, int64_t mint, int64_t maxt,
+                         struct tsdb_db_querier **out);
+const struct tsdb_source *tsdb_db_querier_sources(const struct tsdb_db_querier *q, size_t *n);
+void tsdb_db_querier_close(struct tsdb_db_querier *q); /* accepts NULL */
+
+struct tsdb_db_stats {
+    struct tsdb_head_stats head;
+    uint64_t blocks, blocks_bytes, wal_bytes;
+    int64_t min_time; /* oldest sample time held; INT64_MAX when empty */
+    uint64_t head_cuts, head_cuts_failed, compactions, compactions_failed;
+    uint64_t retention_deleted, size_deleted, corrupt_blocks;
+    uint64_t wal_fsyncs, wal_failures, wal_corruptions, wal_checkpoints;
+    double wal_fsync_seconds; /* total */
+    uint64_t replayed_samples;
+    bool wal_ok;
+};
+void tsdb_db_stats(struct tsdb_db *db, struct tsdb_db_stats *st);
+
 /* ---- write-ahead log ------------------------------------------------------------ */
 
 /*
@@ -497,8 +665,10 @@ int tsdb_query_label_values(const struct tsdb_source *src, size_t nsrc, const ch
  * (write(2)) before it returns, so it survives a crash of the process; it
  * reaches the disk when the segment is cut (the finished segment is padded
  * and fsync'd), on tsdb_wal_sync() and on tsdb_wal_close(). How often to
- * call tsdb_wal_sync() is the caller's choice (the head syncs once per
- * commit or on a timer). After an I/O error every call answers that error.
+ * call tsdb_wal_sync() is the caller's choice (the database syncs once per
+ * commit). After an I/O error every call answers that error, and the
+ * segment is cut back to the end of its last complete record, so a full
+ * disk leaves a log that replays cleanly up to there.
  */
 struct tsdb_wal;
 /* segment_size 0 means TSDB_WAL_SEGMENT_SIZE; otherwise a multiple of

@@ -158,6 +158,8 @@ static int create_segment(struct tsdb_wal *w, int seg)
 
 /* Writes the unwritten part of the page; with pad (or a full page) the page
  * is completed with zeros and a new one starts. */
+static int log_fragments(struct tsdb_wal *w, const uint8_t *rec, size_t len);
+
 static int flush_page(struct tsdb_wal *w, bool pad)
 {
     if (pad || TSDB_WAL_PAGE_SIZE - w->alloc < TSDB_WAL_HEADER_SIZE) {
@@ -221,12 +223,31 @@ int tsdb_wal_open(const char *dir, uint64_t segment_size, struct tsdb_wal **out)
     return 0;
 }
 
+/* After a failed write: cuts the segment back to the end of the last
+ * complete record (good bytes; 0 when the record had started a new
+ * segment), so the log ends cleanly instead of with a torn record that
+ * replay would have to repair, deleting the segments written after it. */
+static int log_failed(struct tsdb_wal *w, int seg, off_t good, int rc)
+{
+    if (w->fd >= 0 && ftruncate(w->fd, w->seg == seg ? good : 0) == 0)
+        fdatasync(w->fd);
+    return rc;
+}
+
 int tsdb_wal_log(struct tsdb_wal *w, const uint8_t *rec, size_t len)
 {
     if (w->err)
         return w->err;
     if (len == 0)
         return -EINVAL;
+    int seg = w->seg;
+    off_t good = (off_t)(w->done_pages * TSDB_WAL_PAGE_SIZE + w->flushed);
+    int rc = log_fragments(w, rec, len);
+    return rc ? log_failed(w, seg, good, rc) : 0;
+}
+
+static int log_fragments(struct tsdb_wal *w, const uint8_t *rec, size_t len)
+{
     int rc;
     if (TSDB_WAL_PAGE_SIZE - w->alloc < TSDB_WAL_HEADER_SIZE && (rc = flush_page(w, true)))
         return rc;

@@ -34,12 +34,14 @@ wait_http() {
     fail "$url did not answer within ${secs}s"
 }
 
-# start_cairn NAME ARGS...: starts `cairn agent ARGS` on a free port; sets
-# CAIRN_PORT and CAIRN_PID; the log goes to $WORK/NAME.log.
+# start_cairn NAME ARGS...: starts `cairn agent ARGS` on a free port with its
+# TSDB in $WORK/NAME-data (ARGS may name another); sets CAIRN_PORT and
+# CAIRN_PID; the log goes to $WORK/NAME.log.
 start_cairn() {
     local name=$1; shift
     CAIRN_PORT=$(free_port)
-    "$CAIRN" agent --web.listen-address=127.0.0.1:$CAIRN_PORT "$@" >"$WORK/$name.log" 2>&1 &
+    "$CAIRN" agent --web.listen-address=127.0.0.1:$CAIRN_PORT --storage.tsdb.path="$WORK/$name-data" \
+        "$@" >>"$WORK/$name.log" 2>&1 &
     CAIRN_PID=$!
     PIDS+=("$CAIRN_PID")
     wait_http "http://127.0.0.1:$CAIRN_PORT/-/ready"

@@ -114,11 +114,73 @@ Test(tsdb_block, meta_roundtrip)
     cr_assert_eq(r.level, 2);
     cr_assert_eq(r.nsources, 2);
     cr_assert_str_eq(r.sources[1], src[1]);
+    cr_assert_eq(r.nparents, 0);
+    cr_assert_null(r.parents);
     cr_assert_eq(r.version, 1);
     tsdb_meta_free(&r);
 
     char path[PATH_MAX + 16];
     snprintf(path, sizeof(path), "%s/meta.json", dir);
+    size_t len;
+    char *text = (char *)chunktest_read_file(path, &len);
+    text[len] = '\0';
+    cr_assert_null(strstr(text, "parents"), "no parents, no key (Go's omitempty): %s", text);
+    free(text);
+
+    /* Parents: written after the sources, as Go orders BlockMetaCompaction,
+     * each {"ulid", "minTime", "maxTime"}; read back; freed. */
+    struct tsdb_block_parent par[2] = {{"01ARYZ6S410000000000000000", -5, 7200000},
+                                       {"01GZZZZZZZZZZZZZZZZZZZZZZZ", 7200000, 7200001}};
+    m.parents = par;
+    m.nparents = 2;
+    cr_assert_eq(tsdb_meta_write(dir, &m), 0);
+    text = (char *)chunktest_read_file(path, &len);
+    text[len] = '\0';
+    const char *want = "\"compaction\": {\n  \"level\": 2,\n  \"sources\": [\n   "
+                       "\"01ARYZ6S410000000000000000\",\n   \"01GZZZZZZZZZZZZZZZZZZZZZZZ\"\n  ],\n"
+                       "  \"parents\": [\n   {\n    \"ulid\": \"01ARYZ6S410000000000000000\",\n"
+                       "    \"minTime\": -5,\n    \"maxTime\": 7200000\n   },\n   {\n"
+                       "    \"ulid\": \"01GZZZZZZZZZZZZZZZZZZZZZZZ\",\n    \"minTime\": 7200000,\n"
+                       "    \"maxTime\": 7200001\n   }\n  ]\n },\n \"version\": 1\n}";
+    cr_assert(strstr(text, want), "%s", text);
+    free(text);
+    cr_assert_eq(tsdb_meta_read(dir, &r, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(r.nsources, 2);
+    cr_assert_eq(r.nparents, 2);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_str_eq(r.parents[i].ulid, par[i].ulid);
+        cr_assert_eq(r.parents[i].min_time, par[i].min_time);
+        cr_assert_eq(r.parents[i].max_time, par[i].max_time);
+    }
+    tsdb_meta_free(&r);
+    cr_assert_null(r.parents);
+    cr_assert_eq(r.nparents, 0);
+    tsdb_meta_free(NULL);
+
+    const char *bad_parents[] = {
+        "\"parents\":{}",
+        "\"parents\":[\"01ARYZ6S410000000000000000\"]",
+        "\"parents\":[{\"ulid\":\"01ARYZ6S410000000000000000\",\"minTime\":1}]",
+        "\"parents\":[{\"ulid\":\"nope\",\"minTime\":1,\"maxTime\":2}]",
+        "\"parents\":[{\"ulid\":\"01ARYZ6S410000000000000000\",\"minTime\":1,"
+        "\"maxTime\":\"2\"}]",
+    };
+    const char *bad_msg[] = {"malformed \"compaction\"", "compaction parent 0 is not",
+                             "compaction parent 0 is not", "compaction parent 0 is not",
+                             "compaction parent 0 is not"};
+    for (size_t i = 0; i < sizeof(bad_parents) / sizeof(bad_parents[0]); i++) {
+        char doc[512];
+        snprintf(doc, sizeof(doc),
+                 "{\"ulid\":\"01H0000000000000000000000A\",\"minTime\":1,\"maxTime\":2,"
+                 "\"compaction\":{\"level\":2,\"sources\":[\"01ARYZ6S410000000000000000\"],%s},"
+                 "\"version\":1}",
+                 bad_parents[i]);
+        write_text(path, doc);
+        cr_assert_eq(tsdb_meta_read(dir, &r, err, sizeof(err)), -EINVAL, "case %zu", i);
+        cr_assert(strstr(err, bad_msg[i]), "case %zu: %s", i, err);
+        cr_assert_null(r.sources, "case %zu: nothing left to free", i);
+        cr_assert_null(r.parents, "case %zu", i);
+    }
     write_text(path, "{\"ulid\": \"01H00000");
     cr_assert_eq(tsdb_meta_read(dir, &r, err, sizeof(err)), -EINVAL);
     cr_assert(strstr(err, "meta.json: not JSON: line 1"), "%s", err);

@@ -1,0 +1,37 @@
+/*
+ * `cairn tsdb` tools that live in files of their own, called from the
+ * dispatcher in tsdb_cli.c: analyze (tsdb_analyze.c) and import openmetrics
+ * (tsdb_import.c), plus the Go-compatible formatting they share. Private to
+ * agent/.
+ *
+ * Both tools print what promtool 2.42 prints for the same input, so numbers
+ * and durations follow Go's formatting rules (time.Duration.String(),
+ * tabwriter columns) rather than C's.
+ */
+#ifndef CAIRN_AGENT_TSDB_TOOLS_H
+#define CAIRN_AGENT_TSDB_TOOLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * `cairn tsdb analyze [--limit=N] [--extended] [DIR [BLOCK_ID]]`, as
+ * `promtool tsdb analyze`. argv[0] is "analyze". Prints to stdout, errors
+ * to stderr; returns the process exit status (0, 1 on failure, 2 on a
+ * usage error).
+ */
+int agent_tsdb_analyze_main(int argc, char **argv);
+
+/*
+ * `cairn tsdb import openmetrics [-r] [-q] [--max-block-duration=D] FILE
+ * [DIR]`, as `promtool tsdb create-blocks-from openmetrics`. argv[0] is
+ * "import". Returns the process exit status as above.
+ */
+int agent_tsdb_import_main(int argc, char **argv);
+
+/* Go's time.Duration.String() for a whole number of milliseconds ("2h0m0s",
+ * "1h59m59.999s", "15ms", "0s"), into out (cap >= 32). Defined in
+ * tsdb_analyze.c. */
+void agent_tsdb_go_duration(int64_t ms, char *out, size_t cap);
+
+#endif
