@@ -19,7 +19,7 @@ DEB_PACKAGES := build-essential cmake pkg-config clang clang-format libclang-rt-
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build run test fuzz format format-check bench clean
+.PHONY: all deps build run test fuzz format format-check bench bench-tsdb clean
 
 all: build
 
@@ -68,6 +68,9 @@ format-check:
 
 bench: build
 	bash bench/node_exporter_compare.sh ./$(BUILD)/cairn
+
+bench-tsdb: build
+	bash bench/tsdb_compare.sh ./$(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD)

@@ -12,11 +12,13 @@
  * pattern-defeating quicksort that is not stable. For the last three lists
  * its input is in a fixed order (names and values ascending), so the output
  * is deterministic, and cairn reproduces it by running the same algorithm
- * (Go 1.19's pdqsort, the version promtool 2.42 is built with) on the same
- * input; go_sort() below is that algorithm. The first three lists are built
+ * on the same input: go_sort() below is Go 1.19's pdqsort (Debian's
+ * promtool 2.42 is built with go1.19.8; later Go versions changed the
+ * pseudo-random pattern breaker, which would move some ties). The first three lists are built
  * by iterating Go maps, whose order is randomised on every run, so promtool
  * itself prints their ties in a different order each time; cairn orders
- * ties by name, then value, which is one of the orders promtool can print.
+ * ties by name, then value (the integration test compares these three
+ * lists without regard to the order of ties).
  * The same Go sort chooses the default block, so a directory with several
  * blocks of one minimum time gives the same answer as promtool.
  */
@@ -63,8 +65,7 @@ void agent_tsdb_go_duration(int64_t ms, char *out, size_t cap)
         snprintf(out, cap, "%s%ss", sign, secs);
 }
 
-/* ---- Go 1.19's sort.Slice
- * ---------------------------------------------------------- */
+/* ---- Go 1.19's sort.Slice ------------------------------------------------------------- */
 
 /* What sort.Slice sees of the data: a strict weak order and a swap, by
  * index. */
@@ -313,8 +314,7 @@ static void go_sort(const struct go_sorter *d, size_t n)
     go_pdqsort(d, 0, (long)n, go_bits_len(n));
 }
 
-/* ---- the lists
- * ------------------------------------------------------------------- */
+/* ---- the lists ------------------------------------------------------------------------ */
 
 /* promtool's postingInfo: a key (name, or name=value when value is set) and
  * a number. */
@@ -631,8 +631,7 @@ static int analyze_block(struct tsdb_block *b, const char *blockdir, long limit,
     return 0;
 }
 
-/* ---- choosing the block
- * ------------------------------------------------------------ */
+/* ---- choosing the block --------------------------------------------------------------- */
 
 struct candidate {
     char ulid[TSDB_ULID_LEN + 1];

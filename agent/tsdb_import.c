@@ -65,8 +65,7 @@
 #define GO_NAN_BITS 0x7ff8000000000001ULL
 #define HOUR_MS 3600000LL
 
-/* ---- numbers as Go reads them
- * ------------------------------------------------------------ */
+/* ---- numbers as Go reads them --------------------------------------------------------- */
 
 /* Length of a case-insensitive common prefix of s[0..n) and word. */
 static size_t prefix_fold(const char *s, size_t n, const char *word)
@@ -150,8 +149,7 @@ static int64_t seconds_to_ms(double s)
     return (int64_t)ms;
 }
 
-/* ---- the OpenMetrics reader
- * ------------------------------------------------------------ */
+/* ---- the OpenMetrics reader ----------------------------------------------------------- */
 
 struct om_label {
     const char *name, *value; /* into the input; value without its quotes */
@@ -439,8 +437,7 @@ static int om_next(struct om_reader *r, struct om_sample *s)
     }
 }
 
-/* ---- series and samples of the whole file
- * ------------------------------------------------ */
+/* ---- series and samples of the whole file --------------------------------------------- */
 
 struct series {
     struct tsdb_labels labels; /* sorted; strings and array in the arena */
@@ -647,8 +644,7 @@ static int import_read(struct import *im, const char *data, size_t len)
     return 0;
 }
 
-/* ---- ranges, appends and blocks
- * ---------------------------------------------------------- */
+/* ---- ranges, appends and blocks ------------------------------------------------------- */
 
 /* A sample's place in the work: its block range and its position in the
  * file. */
@@ -794,32 +790,13 @@ struct block_buf {
     size_t nchunks, chunks_cap;
 };
 
-/*
- * Length of the chunk as Prometheus stores it. Go's bstream keeps an empty
- * last byte after a whole byte written at a byte boundary, and
- * chunkenc.XORChunk.Bytes() includes it: always after the first sample
- * (varint time, 64-bit value), and later when the last sample's value bits
- * (a non-zero XOR, its significant bits a multiple of 8) end on a byte
- * boundary. tsdb_xor_len() counts only the bits, so the zero byte is added
- * here (buf has room for it).
- */
-static size_t go_chunk_len(struct tsdb_xor_enc *enc, bool last_xor_zero)
-{
-    size_t len = tsdb_xor_len(enc);
-    bool extra = enc->n == 1 || (!last_xor_zero && (64 - enc->leading - enc->trailing) % 8 == 0 &&
-                                 enc->nbits % 8 == 0);
-    if (extra)
-        enc->buf[len++] = 0;
-    return len;
-}
-
-static int finish_chunk(struct block_buf *bb, struct tsdb_xor_enc *enc, bool last_xor_zero,
-                        int64_t mint, int64_t maxt)
+static int finish_chunk(struct block_buf *bb, const struct tsdb_xor_enc *enc, int64_t mint,
+                        int64_t maxt)
 {
     if (cn_array_grow((void **)&bb->chunks, &bb->chunks_cap, bb->nchunks + 1, sizeof(*bb->chunks),
                       64))
         return -ENOMEM;
-    size_t len = go_chunk_len(enc, last_xor_zero);
+    size_t len = tsdb_xor_len(enc);
     bb->chunks[bb->nchunks++] = (struct chunk_rec){bb->bytes.len, len, mint, maxt};
     cn_buf_append(&bb->bytes, enc->buf, len);
     return bb->bytes.err;
@@ -829,11 +806,10 @@ static int finish_chunk(struct block_buf *bb, struct tsdb_xor_enc *enc, bool las
  * range w = twice the block duration). */
 static int cut_chunks(struct block_buf *bb, const struct tsdb_sample *v, size_t n, int64_t w)
 {
-    /* Room for 240 samples and the zero byte go_chunk_len() may add. */
+    /* Room for 240 samples (Prometheus' cap on a head chunk). */
     uint8_t buf[2 + 2 * TSDB_XOR_SAMPLES_PER_CHUNK * TSDB_XOR_MAX_SAMPLE_BYTES + 1];
     struct tsdb_xor_enc enc = {0};
     int64_t cmin = 0, cmax = 0, next_at = 0;
-    bool xor_zero = false;
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         bool cut = i == 0;
@@ -841,22 +817,21 @@ static int cut_chunks(struct block_buf *bb, const struct tsdb_sample *v, size_t 
             if (enc.n == TSDB_XOR_SAMPLES_PER_CHUNK / 4)
                 next_at = chunk_end(cmin, cmax, next_at);
             if (v[i].t >= next_at || enc.n >= 2 * TSDB_XOR_SAMPLES_PER_CHUNK) {
-                if ((rc = finish_chunk(bb, &enc, xor_zero, cmin, cmax)))
+                if ((rc = finish_chunk(bb, &enc, cmin, cmax)))
                     break;
                 cut = true;
             }
         }
         if (cut) {
-            tsdb_xor_init(&enc, buf, sizeof(buf) - 1);
+            tsdb_xor_init(&enc, buf, sizeof(buf));
             cmin = v[i].t;
             next_at = range_end(cmin, w);
         }
-        xor_zero = !cut && bits_of(v[i].v) == bits_of(v[i - 1].v);
         rc = tsdb_xor_append(&enc, v[i].t, v[i].v);
         cmax = v[i].t;
     }
     if (!rc && n)
-        rc = finish_chunk(bb, &enc, xor_zero, cmin, cmax);
+        rc = finish_chunk(bb, &enc, cmin, cmax);
     return rc;
 }
 
@@ -934,8 +909,7 @@ static int write_range(struct import *im, struct head_state *h, const struct pla
     return rc;
 }
 
-/* ---- the block list, as promtool prints it
- * ----------------------------------------------- */
+/* ---- the block list, as promtool prints it -------------------------------------------- */
 
 /* units.Base2Bytes' String(): each power of 1024 present, largest first. */
 static void go_bytes(uint64_t v, char *out, size_t cap)
@@ -1009,8 +983,7 @@ static void print_block(const char *dir, const char *ulid, bool header, bool hum
     fflush(stdout);
 }
 
-/* ---- the command
- * ------------------------------------------------------------------------- */
+/* ---- the command ---------------------------------------------------------------------- */
 
 /* promtool's getCompatibleBlockDuration: 2h, or the largest of 2h * 3^i
  * (i < 10) not above max. */
@@ -1174,7 +1147,7 @@ static int import_blocks(struct import *im, const char *dir, int64_t bd, bool hu
             cn_remove_all(path);
         }
         if (nwritten)
-            fprintf(stderr, "cairn: error: removed the %zu blocks written before the error\n",
+            fprintf(stderr, "cairn: error: removed the %zu block(s) written before the error\n",
                     nwritten);
         status = 1;
     }
@@ -1244,8 +1217,8 @@ int agent_tsdb_import_main(int argc, char **argv)
     }
     if (!dir)
         dir = "data/";
-    const char *data;
-    size_t len;
+    const char *data = NULL;
+    size_t len = 0;
     int rc = map_file(file, &data, &len);
     if (rc) {
         fprintf(stderr, "cairn: error: %s: %s\n", file,

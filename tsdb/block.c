@@ -2,13 +2,17 @@
  * Blocks: a directory <ULID>/ holding chunks/000001..., index, meta.json and
  * tombstones, as Prometheus 2.42 writes and reads them.
  *
- * Writer. Series are sorted by label set (through a permutation; the input
- * stays untouched), samples cut into XOR chunks of 120, chunks written in
- * series order, then the index from the sorted symbol set. Everything goes
- * into <ULID>.tmp, each file is fsync'd, the directory too, and one rename
- * publishes the block, as Prometheus' compactor does; a failure removes the
- * .tmp directory. The tombstones file is the empty one Prometheus writes:
- * magic, version 1 and the CRC of no stones.
+ * Writer. One streaming writer (block_internal.h) makes every block, from
+ * memory here and from other blocks in compact.c: it opens the chunk and
+ * index writers in <ULID>.tmp, takes the sorted symbols, then series by
+ * series their chunks and index entry, counting the stats; commit writes
+ * meta.json and the tombstones file, fsyncs each file and the directories
+ * and publishes the block with one rename, as Prometheus' compactor does;
+ * any failure removes the .tmp directory. The tombstones file is the empty
+ * one Prometheus writes: magic, version 1 and the CRC of no stones.
+ * tsdb_block_write sorts the series by label set (through a permutation;
+ * the input stays untouched), collects the symbols and cuts samples into
+ * XOR chunks of 120 before streaming them through it.
  *
  * Reader. Opening reads meta.json, verifies the whole index (every postings
  * list and series checksum: a block's index is read once at open, and a
@@ -17,7 +21,8 @@
  * match "" contributes the union of the postings of the values it matches
  * (one lookup for =); one that matches "" removes the series whose value of
  * that label does not match it; with no positive matcher the start is every
- * series.
+ * series. Tombstones are read only on demand (compaction applies them;
+ * reads through tsdb_block_series do not).
  */
 #include "tsdb/block_internal.h"
 

@@ -217,7 +217,8 @@ int tsdb_xor_append(struct tsdb_xor_enc *e, int64_t t, double v)
         add_xor(&ps, f64_bits(v) ^ f64_bits(e->v), &leading, &trailing);
     }
 
-    if ((e->nbits + ps.bits + 7) / 8 > e->cap)
+    /* Room for the bits and for the empty byte Go may leave after them. */
+    if ((e->nbits + ps.bits) / 8 + 1 > e->cap)
         return -ENOSPC;
 
     size_t pos = e->nbits;
@@ -225,6 +226,15 @@ int tsdb_xor_append(struct tsdb_xor_enc *e, int64_t t, double v)
         put_bits(e->buf, pos, ps.p[i].v, ps.p[i].n);
         pos += ps.p[i].n;
     }
+    /* Go's bstream writes whole bytes with writeByte, which leaves an empty
+     * byte after one written at a byte boundary, and XORChunk.Bytes() keeps
+     * it: so a sample whose last piece (the first sample's value, or the
+     * significant bits of a value's XOR) is a multiple of 8 bits ending on a
+     * byte boundary is followed by a zero byte in Prometheus' chunk. */
+    const struct piece *last = &ps.p[ps.n - 1];
+    e->pad = last->n >= 8 && last->n % 8 == 0 && pos % 8 == 0;
+    if (e->pad)
+        e->buf[pos / 8] = 0;
     e->nbits = pos;
     e->n++;
     e->t = t;
@@ -239,7 +249,7 @@ int tsdb_xor_append(struct tsdb_xor_enc *e, int64_t t, double v)
 
 size_t tsdb_xor_len(const struct tsdb_xor_enc *e)
 {
-    return (e->nbits + 7) / 8;
+    return (e->nbits + 7) / 8 + e->pad;
 }
 
 /* ---- iterator ------------------------------------------------------------------------------- */

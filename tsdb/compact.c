@@ -18,14 +18,13 @@
  * merger does. A run of one chunk, or of chunks that are byte-for-byte the
  * same (a block compacted twice) as long as one of them is intact, is copied
  * as it is: no decoding, and the output block holds the very bytes of its
- * input. Any other run is decoded,
- * merged by time with a timestamp present twice kept once (the value of the
- * input given first, then of its earlier chunk: Prometheus leaves the choice
- * to its heap, cairn makes it stable), and re-encoded in chunks of
- * TSDB_XOR_SAMPLES_PER_CHUNK. A chunk that an input's tombstones cut into,
- * or that reaches past the output's time range, is decoded the same way and
- * loses the deleted samples; a series left without samples is dropped, as
- * Prometheus drops it.
+ * input. Any other run is decoded, merged by time with a timestamp present
+ * twice kept once (the value of the input given first, then of its earlier
+ * chunk: Prometheus leaves the choice to its heap, cairn makes it stable),
+ * and re-encoded in chunks of TSDB_XOR_SAMPLES_PER_CHUNK. A chunk that an
+ * input's tombstones cut into, or that reaches past the output's time
+ * range, is decoded the same way and loses the deleted samples; a series
+ * left without samples is dropped, as Prometheus drops it.
  *
  * Chunks that are copied are checked (CRC, encoding) but not decoded, like
  * Prometheus; chunks that are decoded must hold their samples in ascending
@@ -86,8 +85,7 @@ struct compaction {
     size_t npc, pccap;
     struct msample *ms;
     size_t msc;
-    struct tsdb_sample *smp;
-    size_t smpc;
+    struct tsdb_sample *smp; /* msc entries too */
     struct tsdb_chunk_meta *metas;
     size_t nmetas, metacap;
     char *err;
@@ -170,7 +168,7 @@ static int output_meta(struct tsdb_block *const *blocks, size_t n, struct tsdb_b
     m->nsources = 0;
     for (size_t i = 0; i < ns; i++)
         if (i == 0 || strcmp(m->sources[i], m->sources[m->nsources - 1]))
-            memcpy(m->sources[m->nsources++], m->sources[i], sizeof(*m->sources));
+            memmove(m->sources[m->nsources++], m->sources[i], sizeof(*m->sources));
     return 0;
 }
 
@@ -200,6 +198,10 @@ static int load(struct compaction *c, struct input *in)
     struct tsdb_labels a = {p->labels, p->nlabels}, b = cur_labels(in);
     if (in->pos > 0 && tsdb_labels_cmp(&a, &b) >= 0)
         return fail(c, -EINVAL, "compact: block %s: series %u out of label order", in->ulid, ref);
+    in->dead = NULL;
+    in->ndead = 0;
+    if (in->nstones == 0)
+        return 0;
     size_t lo = 0, hi = in->nstones;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -209,7 +211,6 @@ static int load(struct compaction *c, struct input *in)
             hi = mid;
     }
     in->dead = in->stones + lo;
-    in->ndead = 0;
     while (lo + in->ndead < in->nstones && in->dead[in->ndead].ref == ref)
         in->ndead++;
     return 0;
@@ -279,7 +280,7 @@ static int merge_symbols(struct compaction *c)
 
 /* ---- one series -------------------------------------------------------------------- */
 
-static bool dead(const struct input *in, int64_t t)
+static bool deleted(const struct input *in, int64_t t)
 {
     for (size_t i = 0; i < in->ndead; i++)
         if (t >= in->dead[i].mint && t <= in->dead[i].maxt)
@@ -354,7 +355,8 @@ static int gather(struct compaction *c)
             c->npc++;
         }
     }
-    qsort(c->pc, c->npc, sizeof(*c->pc), cmp_piece);
+    if (c->npc > 1)
+        qsort(c->pc, c->npc, sizeof(*c->pc), cmp_piece);
     return 0;
 }
 
@@ -399,7 +401,7 @@ static int rewrite(struct compaction *c, size_t i, size_t j)
             }
             first = false;
             prev = s.t;
-            if (s.t < c->mint || s.t >= c->maxt || dead(in, s.t))
+            if (s.t < c->mint || s.t >= c->maxt || deleted(in, s.t))
                 continue;
             c->ms[n++] = (struct msample){s.t, s.v, p->in, p->seq};
         }
@@ -410,7 +412,8 @@ static int rewrite(struct compaction *c, size_t i, size_t j)
                         in->ulid, in->refs[in->pos], p->seq, (long long)p->mint,
                         (long long)p->maxt);
     }
-    qsort(c->ms, n, sizeof(*c->ms), cmp_msample);
+    if (n > 1)
+        qsort(c->ms, n, sizeof(*c->ms), cmp_msample);
     size_t m = 0;
     for (size_t k = 0; k < n; k++)
         if (m == 0 || c->ms[k].t != c->smp[m - 1].t)

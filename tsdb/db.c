@@ -59,6 +59,7 @@
 #define DB_MAX_BLOCK_DURATION (31 * 24 * 3600 * 1000LL)
 #define DB_MAINT_PERIOD_MS 60000
 #define DB_MAX_RANGES 16
+#define DB_MAX_KEPT_REF (1u << 22)
 
 struct dblock {
     atomic_int refs;
@@ -367,7 +368,10 @@ static int replay_series(struct tsdb_db *db, struct replay *rp, const uint8_t *r
            1) {
         struct tsdb_labels ls = {rp->labels, n};
         uint64_t got = 0;
-        int crc = tsdb_head_create_series(db->head, &ls, ref, &got);
+        /* The head's reference table is indexed by reference: one from
+         * another writer far beyond any this head would hand out gets a
+         * fresh reference (and an alias) instead of a huge table. */
+        int crc = tsdb_head_create_series(db->head, &ls, ref < DB_MAX_KEPT_REF ? ref : 0, &got);
         if (crc == -ENOMEM)
             return crc;
         if (crc == -EEXIST) {
@@ -516,7 +520,7 @@ int tsdb_db_open(const char *dir, const struct tsdb_db_opts *opts, struct tsdb_d
         what = "reading blocks in";
         goto fail;
     }
-    if ((rc = tsdb_head_create(&db->head)))
+    if ((rc = db->read_only ? tsdb_head_create(&db->head) : tsdb_head_create_disk(dir, &db->head)))
         goto fail;
     if ((rc = wal_replay(db))) {
         what = "replaying the WAL of";

@@ -27,36 +27,61 @@
  *   deletion from open-addressing tables and sorted lists.
  * - The open chunk lives in a buffer that starts at HEAD_CHUNK_START bytes
  *   and grows by a quarter (at least 32 bytes) on -ENOSPC; as soon as it
- *   holds TSDB_XOR_SAMPLES_PER_CHUNK samples it is shrunk to its exact
- *   length and kept as a closed chunk. The encoder struct survives the cut
- *   (its last timestamp and value order the next append), so a series
- *   costs no buffer between a cut and its next sample.
+ *   holds TSDB_XOR_SAMPLES_PER_CHUNK samples it is closed. The encoder
+ *   struct survives the cut (its last timestamp and value order the next
+ *   append), so a series costs no buffer between a cut and its next sample.
+ * - A closed chunk of an in-memory head (tsdb_head_create) is shrunk to its
+ *   exact length and kept. A disk-backed head (tsdb_head_create_disk)
+ *   writes it to chunks_head/ in Prometheus' format (head_chunks.c) and
+ *   keeps only its time range, file and offset (32 bytes), as Prometheus'
+ *   m-mapped head chunks; readers pread it back. That is what brings a
+ *   series with two hours of samples under 1 KiB. The files are for
+ *   Prometheus started on the data directory: cairn rebuilds its head from
+ *   the WAL and deletes them when it creates the head.
+ * - When a write fails (full disk) the chunk stays in memory, and the next
+ *   time one of that series' chunks closes its in-memory closed chunks are
+ *   written again, oldest first, up to the first failure. So in every
+ *   series the chunks on disk come before those in memory, and each series'
+ *   on-disk chunks are in time order: Prometheus skips a series' WAL
+ *   samples up to its last chunk on disk and refuses chunks out of order.
+ * - Truncation releases the dropped chunks' file references and lets
+ *   head_chunks.c end the file being written and delete unreferenced files.
  *
- * Locking: one pthread rwlock. Appends hold it exclusively for one sample;
- * readers hold it shared while they copy what they need (decoded samples,
- * label pointers, which stay valid for the head's life).
+ * Locking: one pthread rwlock. Appends hold it exclusively for one sample
+ * (and the chunk write it may cause); readers hold it shared while they
+ * copy what they need (decoded samples, label pointers, which stay valid
+ * for the head's life), reading chunk files with pread, which needs no
+ * shared state beyond descriptors that change only under the write lock.
  */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "tsdb/tsdb.h"
+#include "tsdb/head_internal.h"
 
 #define HEAD_CHUNK_START 40
 #define HEAD_CHUNK_MAX (2 + TSDB_XOR_SAMPLES_PER_CHUNK * TSDB_XOR_MAX_SAMPLE_BYTES + 64)
 
+/* A closed chunk: its bytes in memory, or where they are on disk. */
 struct hchunk {
     int64_t mint, maxt;
-    uint8_t *data;
-    size_t len;
+    union {
+        uint8_t *data; /* !on_disk: len bytes, owned */
+        struct {
+            uint32_t file, off; /* on_disk: file number, frame offset */
+        } at;
+    };
+    uint32_t len;
+    bool on_disk;
 };
 
 struct hseries {
     uint64_t hash;
     struct tsdb_xor_enc enc; /* the open chunk; enc.n == 0: no sample yet */
     int64_t open_mint;
-    struct hchunk *closed; /* exactly nclosed entries */
+    struct hchunk *closed; /* exactly nclosed entries, on-disk ones first */
     uint32_t nclosed;
     uint32_t ref;
     uint32_t nlabels;
@@ -91,7 +116,9 @@ struct tsdb_head {
     size_t pmap_cap;
     struct lname *names;
     size_t nnames, names_cap;
-    uint64_t chunks, samples, ooo, dups, chunk_bytes;
+    uint64_t chunks, samples, ooo, dups;
+    uint64_t chunk_bytes;      /* encoded bytes in memory (open chunks: capacity) */
+    struct tsdb_hchunks *disk; /* NULL: closed chunks stay in memory */
     int64_t mint, maxt;
     int64_t min_valid; /* appends before this were cut into a block: refused */
 };
@@ -300,12 +327,30 @@ int tsdb_head_create(struct tsdb_head **out)
     return 0;
 }
 
+int tsdb_head_create_disk(const char *dir, struct tsdb_head **out)
+{
+    char cdir[PATH_MAX];
+    if (!cn_path_join(cdir, sizeof(cdir), dir, TSDB_HEAD_CHUNKS_DIR, NULL))
+        return -ENAMETOOLONG;
+    struct tsdb_head *h;
+    int rc = tsdb_head_create(&h);
+    if (rc)
+        return rc;
+    if ((rc = tsdb_hchunks_open(cdir, &h->disk))) {
+        tsdb_head_destroy(h);
+        return rc;
+    }
+    *out = h;
+    return 0;
+}
+
 static void series_free(struct hseries *s)
 {
     if (!s)
         return;
     for (uint32_t k = 0; k < s->nclosed; k++)
-        free(s->closed[k].data);
+        if (!s->closed[k].on_disk)
+            free(s->closed[k].data);
     free(s->closed);
     free(s->enc.buf);
     free(s);
@@ -334,6 +379,7 @@ void tsdb_head_destroy(struct tsdb_head *h)
     for (size_t i = 0; i < h->syms_cap; i++)
         free(h->syms[i]);
     tables_free(h);
+    tsdb_hchunks_close(h->disk);
     pthread_rwlock_destroy(&h->lock);
     free(h);
 }
@@ -425,9 +471,30 @@ static size_t next_cap(size_t cap)
     return ((cap + step + 8 + 15) & ~(size_t)15) - 8;
 }
 
-/* Moves the full open chunk, shrunk to its length, to the closed ones. The
- * encoder keeps its last timestamp and value (n stays non-zero) with no
- * buffer, so the next append checks order and starts a new chunk. */
+/* Writes the series' closed chunks that are in memory to disk, oldest
+ * first, up to the first failure (see the file-top comment). */
+static void spill(struct tsdb_head *h, struct hseries *s)
+{
+    uint32_t k = s->nclosed;
+    while (k > 0 && !s->closed[k - 1].on_disk)
+        k--;
+    for (; k < s->nclosed; k++) {
+        struct hchunk *c = &s->closed[k];
+        uint32_t file, off;
+        if (tsdb_hchunks_write(h->disk, s->ref, c->mint, c->maxt, c->data, c->len, &file, &off))
+            return;
+        free(c->data);
+        h->chunk_bytes -= c->len;
+        c->at.file = file;
+        c->at.off = off;
+        c->on_disk = true;
+    }
+}
+
+/* Moves the full open chunk to the closed ones: to disk for a disk-backed
+ * head, else (or when that fails) shrunk to its length. The encoder keeps
+ * its last timestamp and value (n stays non-zero) with no buffer, so the
+ * next append checks order and starts a new chunk. */
 static int close_open(struct tsdb_head *h, struct hseries *s)
 {
     struct tsdb_xor_enc *e = &s->enc;
@@ -436,12 +503,18 @@ static int close_open(struct tsdb_head *h, struct hseries *s)
         return -ENOMEM;
     s->closed = cl;
     size_t len = tsdb_xor_len(e);
-    uint8_t *data = cn_realloc(e->buf, len);
-    if (data)
-        h->chunk_bytes -= e->cap - len;
-    cl[s->nclosed++] = (struct hchunk){s->open_mint, e->t, data ? data : e->buf, len};
+    struct hchunk *c = &cl[s->nclosed++];
+    *c = (struct hchunk){.mint = s->open_mint, .maxt = e->t, .data = e->buf, .len = (uint32_t)len};
+    h->chunk_bytes -= e->cap - len;
     e->buf = NULL;
     e->cap = 0;
+    if (h->disk)
+        spill(h, s);
+    if (!c->on_disk) {
+        uint8_t *data = cn_realloc(c->data, len);
+        if (data)
+            c->data = data;
+    }
     return 0;
 }
 
@@ -590,6 +663,8 @@ void tsdb_head_stats(struct tsdb_head *h, struct tsdb_head_stats *st)
                                    .maxt = h->maxt,
                                    .symbols = h->nsyms,
                                    .chunk_bytes = h->chunk_bytes};
+    if (h->disk)
+        tsdb_hchunks_stats(h->disk, st);
     pthread_rwlock_unlock(&h->lock);
 }
 
@@ -598,7 +673,15 @@ void tsdb_head_stats(struct tsdb_head *h, struct tsdb_head_stats *st)
 struct sbuf {
     struct tsdb_sample *v;
     size_t n, cap;
+    uint8_t *frame; /* a chunk read from disk */
+    size_t frame_cap;
 };
+
+static void sbuf_free(struct sbuf *b)
+{
+    free(b->v);
+    free(b->frame);
+}
 
 static int decode_into(struct sbuf *b, const uint8_t *data, size_t len, int64_t mint, int64_t maxt)
 {
@@ -623,13 +706,23 @@ static int decode_into(struct sbuf *b, const uint8_t *data, size_t len, int64_t 
 }
 
 /* Appends the series' samples in [mint, maxt] to b. Caller holds the lock. */
-static int series_samples(const struct hseries *s, int64_t mint, int64_t maxt, struct sbuf *b)
+static int series_samples(const struct tsdb_head *h, const struct hseries *s, int64_t mint,
+                          int64_t maxt, struct sbuf *b)
 {
     for (uint32_t k = 0; k < s->nclosed; k++) {
         const struct hchunk *c = &s->closed[k];
         if (c->maxt < mint || c->mint > maxt)
             continue;
-        int rc = decode_into(b, c->data, c->len, mint, maxt);
+        const uint8_t *data = c->data;
+        int rc = 0;
+        if (c->on_disk) {
+            if (grow((void **)&b->frame, &b->frame_cap, tsdb_hchunks_frame_size(c->len), 1))
+                return -ENOMEM;
+            rc = tsdb_hchunks_read(h->disk, c->at.file, c->at.off, s->ref, c->mint, c->maxt, c->len,
+                                   b->frame, &data);
+        }
+        if (!rc)
+            rc = decode_into(b, data, c->len, mint, maxt);
         if (rc)
             return rc;
     }
@@ -740,6 +833,7 @@ static int each_match(struct tsdb_head *h, const struct tsdb_matcher *const *ms,
 }
 
 struct select_arg {
+    const struct tsdb_head *h;
     int64_t mint, maxt;
     struct sbuf buf;
     struct tsdb_series_set *out;
@@ -749,7 +843,7 @@ static int select_one(struct hseries *s, void *arg)
 {
     struct select_arg *a = arg;
     a->buf.n = 0;
-    int rc = series_samples(s, a->mint, a->maxt, &a->buf);
+    int rc = series_samples(a->h, s, a->mint, a->maxt, &a->buf);
     if (rc || !a->buf.n)
         return rc;
     struct tsdb_labels ls = {s->labels, s->nlabels};
@@ -766,9 +860,9 @@ static int head_select(void *ctx, const struct tsdb_matcher *const *ms, size_t n
     if (mint < h->min_valid)
         mint = h->min_valid;
     pthread_rwlock_unlock(&h->lock);
-    struct select_arg a = {.mint = mint, .maxt = maxt, .out = out};
+    struct select_arg a = {.h = h, .mint = mint, .maxt = maxt, .out = out};
     int rc = each_match(ctx, ms, nms, select_one, &a);
-    free(a.buf.v);
+    sbuf_free(&a.buf);
     return rc;
 }
 
@@ -883,7 +977,7 @@ int tsdb_head_write_block(struct tsdb_head *h, const char *parent, int64_t mint,
         if (!s)
             continue;
         size_t before = all.n;
-        rc = series_samples(s, mint, maxt - 1, &all);
+        rc = series_samples(h, s, mint, maxt - 1, &all);
         if (rc || all.n == before)
             continue;
         rc = grow((void **)&bs, &bcap, nbs + 1, sizeof(*bs));
@@ -901,7 +995,7 @@ int tsdb_head_write_block(struct tsdb_head *h, const char *parent, int64_t mint,
         rc = tsdb_block_write(parent, bs, nbs, ulid_out);
     }
     free(bs);
-    free(all.v);
+    sbuf_free(&all);
     return rc;
 }
 
@@ -918,10 +1012,14 @@ static bool series_truncate(struct tsdb_head *h, struct hseries *s, int64_t mint
             s->closed[keep++] = *c;
             continue;
         }
-        h->chunk_bytes -= c->len;
         h->chunks--;
         st->chunks++;
-        free(c->data);
+        if (c->on_disk) {
+            tsdb_hchunks_release(h->disk, c->at.file);
+        } else {
+            h->chunk_bytes -= c->len;
+            free(c->data);
+        }
     }
     s->nclosed = keep;
     if (!keep) {
@@ -1043,6 +1141,8 @@ int tsdb_head_truncate(struct tsdb_head *h, int64_t mint, struct tsdb_head_trunc
             st->series = ndead;
         }
     }
+    if (h->disk)
+        tsdb_hchunks_gc(h->disk);
     if (mint > h->min_valid)
         h->min_valid = mint;
     if (h->nseries == 0) {

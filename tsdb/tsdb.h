@@ -99,6 +99,7 @@ struct tsdb_xor_enc {
     int64_t tdelta;
     double v;
     uint8_t leading, trailing;
+    bool pad; /* the chunk ends with the empty byte Go's encoder leaves */
 };
 
 /* Starts an empty chunk in buf (cap >= 2 + TSDB_XOR_MAX_SAMPLE_BYTES, else
@@ -109,7 +110,8 @@ void tsdb_xor_set_buffer(struct tsdb_xor_enc *e, uint8_t *buf, size_t cap);
 /* Appends one sample. 0, or -ENOSPC (buffer too small; nothing written) or
  * -ERANGE (65535 samples). Timestamps are not checked for order here. */
 int tsdb_xor_append(struct tsdb_xor_enc *e, int64_t t, double v);
-/* The chunk's encoded length in bytes (the last byte may be partial). */
+/* The chunk's encoded length in bytes, as Prometheus stores it (the last
+ * byte may be partial, or an empty byte Go's bit writer leaves). */
 size_t tsdb_xor_len(const struct tsdb_xor_enc *e);
 
 /* Iterates the samples of an encoded XOR chunk (borrowed bytes). */
@@ -412,7 +414,9 @@ int tsdb_compact_plan(const struct tsdb_block_meta *metas, size_t n, const int64
  * are interned (each distinct string stored once), postings (sorted series
  * references) are kept per label pair, and each series holds one open XOR
  * chunk in a small buffer that grows on demand plus its closed chunks
- * (TSDB_XOR_SAMPLES_PER_CHUNK samples each) as exact-size byte arrays.
+ * (TSDB_XOR_SAMPLES_PER_CHUNK samples each): as exact-size byte arrays, or,
+ * in a disk-backed head, in files in Prometheus' chunks_head format with
+ * only their time range and position kept in memory.
  *
  * Appends follow Prometheus' head: a sample older than the series' last one
  * is refused with -ERANGE (counted as out of order), one at the last
@@ -427,7 +431,19 @@ int tsdb_compact_plan(const struct tsdb_block_meta *metas, size_t n, const int64
  * too but serialise.
  */
 struct tsdb_head;
+/* A head that keeps every chunk in memory. */
 int tsdb_head_create(struct tsdb_head **out);
+/* A head that writes each full chunk to <dir>/chunks_head/ (dir: the
+ * database directory, as Prometheus' ChunkDirRoot) in Prometheus 2.42's
+ * head chunk format and reads it back from there, so Prometheus started on
+ * the directory finds them. The directory is created if needed and files
+ * an earlier run left in it are deleted: the head starts empty (the WAL is
+ * what rebuilds it). A chunk that cannot be written (full disk) stays in
+ * memory, is counted in disk_write_failures and logged, and is written
+ * again with the series' next full chunk. Destroying the head leaves the
+ * files. 0, -ENAMETOOLONG, -ENOMEM or -errno. */
+#define TSDB_HEAD_CHUNKS_DIR "chunks_head"
+int tsdb_head_create_disk(const char *dir, struct tsdb_head **out);
 void tsdb_head_destroy(struct tsdb_head *h); /* accepts NULL */
 
 /* Appends a sample to the series with labels ls (borrowed; sorted by name,
@@ -460,7 +476,10 @@ struct tsdb_head_stats {
     uint64_t series, chunks, samples;
     uint64_t out_of_order, duplicates; /* refused samples */
     int64_t mint, maxt;                /* INT64_MAX, INT64_MIN when empty */
-    uint64_t symbols, chunk_bytes;     /* interned strings; encoded chunk bytes */
+    uint64_t symbols, chunk_bytes;     /* interned strings; encoded chunk bytes in memory */
+    /* Disk-backed heads: chunks in chunks_head files, those files' bytes,
+     * chunk writes that failed (the chunk stayed in memory). */
+    uint64_t disk_chunks, disk_bytes, disk_write_failures;
 };
 void tsdb_head_stats(struct tsdb_head *h, struct tsdb_head_stats *st);
 
@@ -479,7 +498,9 @@ int tsdb_head_write_block(struct tsdb_head *h, const char *parent, int64_t mint,
 /*
  * After a block holding everything before mint was written: drops every
  * chunk that ends before mint, removes series left without chunks (their
- * references are not reused) and frees strings no series uses any more.
+ * references are not reused) and frees strings no series uses any more. A
+ * disk-backed head starts a new chunks_head file and deletes the files no
+ * chunk references any more, oldest first.
  * From then on appends before mint are refused as out of order (they would
  * overlap the block). Counts go to *st (may be NULL). Must not run while
  * tsdb_head_write_block is writing (its label strings are borrowed); the

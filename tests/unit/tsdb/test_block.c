@@ -162,8 +162,7 @@ Test(tsdb_block, meta_roundtrip)
         "\"parents\":[\"01ARYZ6S410000000000000000\"]",
         "\"parents\":[{\"ulid\":\"01ARYZ6S410000000000000000\",\"minTime\":1}]",
         "\"parents\":[{\"ulid\":\"nope\",\"minTime\":1,\"maxTime\":2}]",
-        "\"parents\":[{\"ulid\":\"01ARYZ6S410000000000000000\",\"minTime\":1,"
-        "\"maxTime\":\"2\"}]",
+        "\"parents\":[{\"ulid\":\"01ARYZ6S410000000000000000\",\"minTime\":1,\"maxTime\":\"2\"}]",
     };
     const char *bad_msg[] = {"malformed \"compaction\"", "compaction parent 0 is not",
                              "compaction parent 0 is not", "compaction parent 0 is not",

@@ -218,12 +218,15 @@ static void assert_chunk(const uint8_t *buf, size_t len, const struct tsdb_sampl
 
 Test(tsdb_chunk, hand_encoded_bytes)
 {
-    /* (1, 0.0): count 1, zig-zag varint 2, 64 zero bits. */
-    const uint8_t one[] = {0x00, 0x01, 0x02, 0, 0, 0, 0, 0, 0, 0, 0};
+    /* (1, 0.0): count 1, zig-zag varint 2, 64 zero bits, and the empty
+     * byte Go's bit writer leaves after whole bytes written on a byte
+     * boundary (Prometheus' one-sample chunks are 12 bytes). */
+    const uint8_t one[] = {0x00, 0x01, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     const struct tsdb_sample s1[] = {{1, 0.0}};
     assert_chunk(one, sizeof(one), s1, 1, "one sample");
 
-    /* + (2, 0.0): uvarint delta 1, value bit '0' and 7 padding bits. */
+    /* + (2, 0.0): uvarint delta 1 (into that empty byte), value bit '0'
+     * and 7 padding bits. */
     const uint8_t two[] = {0x00, 0x02, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x00};
     const struct tsdb_sample s2[] = {{1, 0.0}, {2, 0.0}};
     assert_chunk(two, sizeof(two), s2, 2, "two samples");
@@ -237,9 +240,36 @@ Test(tsdb_chunk, hand_encoded_bytes)
     assert_chunk(three, sizeof(three), s3, 3, "three samples");
 
     /* Negative first timestamp: zig-zag -1 is 1. */
-    const uint8_t neg[] = {0x00, 0x01, 0x01, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0};
+    const uint8_t neg[] = {0x00, 0x01, 0x01, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0, 0};
     const struct tsdb_sample sn[] = {{-1, 1.0}};
     assert_chunk(neg, sizeof(neg), sn, 1, "negative timestamp");
+}
+
+/* A value whose XOR's significant bits are a multiple of 8 and end on a
+ * byte boundary leaves the empty byte too; anything else does not. */
+Test(tsdb_chunk, empty_byte_after_byte_aligned_value)
+{
+    uint8_t buf[64];
+    struct tsdb_xor_enc e;
+    cr_assert_eq(tsdb_xor_init(&e, buf, sizeof(buf)), 0);
+    cr_assert_eq(tsdb_xor_append(&e, 0, 0.0), 0); /* 16 + 8 + 64 bits */
+    cr_assert_eq(e.nbits, 88);
+    cr_assert_eq(tsdb_xor_len(&e), 12);
+    /* delta 1 (8 bits), XOR 0xff00...: '11', leading 0, width 8, 8 bits,
+     * ending at bit 117: no empty byte. */
+    cr_assert_eq(tsdb_xor_append(&e, 1, from_bits(0xff00000000000000ULL)), 0);
+    cr_assert_eq(e.nbits, 117);
+    cr_assert_eq(tsdb_xor_len(&e), 15);
+    /* dod '0', XOR 0xfe00... inside the window: '10' and 8 bits, ending
+     * at bit 128: whole bytes on a boundary, so an empty byte follows. */
+    cr_assert_eq(tsdb_xor_append(&e, 2, from_bits(0x0100000000000000ULL)), 0);
+    cr_assert_eq(e.nbits, 128);
+    cr_assert_eq(tsdb_xor_len(&e), 17);
+    cr_assert_eq(buf[16], 0);
+    /* dod '0', XOR 0 '0': two bits go into that byte. */
+    cr_assert_eq(tsdb_xor_append(&e, 3, from_bits(0x0100000000000000ULL)), 0);
+    cr_assert_eq(e.nbits, 130);
+    cr_assert_eq(tsdb_xor_len(&e), 17);
 }
 
 Test(tsdb_chunk, empty_chunk)
