@@ -5,23 +5,24 @@
  * this machine (tests' /work/shared/fixtures/node_exporter-1.5.0.metrics,
  * or the file given as the first argument), each with job="node" and an
  * instance label, repeated over as many instances as it takes to reach
- * SERIES (default 10,000) series. Every series gets 2 h of samples at a
- * 15 s interval (SAMPLES, default 480: four 120-sample chunks; 540 leaves
- * a half-full open chunk), values shaped as in
- * bench/xor_decode.c: 50% constants, 30% counters (CPU-seconds style, 1/100
- * resolution, growing by a noisy amount), 20% noisy gauges (4 KiB-page
- * memory sizes); JITTER (default 1) scrapes in ten are off the 15 s grid by
- * 1-3 ms (0: aligned, as a scheduler ticking on a grid writes them).
+ * SERIES (default 10,000) series. Every series gets SAMPLES samples 15 s
+ * apart (default 480, 2 h: four full 120-sample chunks; 540 adds a
+ * half-full open chunk), values shaped as in bench/xor_decode.c: 50%
+ * constants, 30% counters (CPU-seconds style, 1/100 resolution, growing by
+ * a noisy amount), 20% noisy gauges (4 KiB-page memory sizes); JITTER
+ * (default 1) scrapes in ten are off the 15 s grid by 1-3 ms (0: aligned,
+ * as a scheduler ticking on a grid writes them).
  *
- * It runs twice: a head keeping every chunk in memory (tsdb_head_create,
- * as `cairn tsdb bench write` uses it), then a disk-backed one writing full
- * chunks to chunks_head/ in a temporary directory (tsdb_head_create_disk,
- * as the database uses it), and prints for each the heap bytes the head
- * holds per series (glibc mallinfo2 before and after, so malloc's own
- * overhead is included), split into the encoded chunk bytes it keeps in
- * memory and everything else (series structs, closed chunks' references,
- * label pointers, interned strings, postings, hash tables), plus the bytes
- * of the chunks_head files.
+ * It runs twice on the same samples: a head keeping every chunk in memory
+ * (tsdb_head_create, as `cairn tsdb bench write` uses it), then a
+ * disk-backed one writing full chunks to chunks_head/ in a temporary
+ * directory under /tmp, removed afterwards (tsdb_head_create_disk, as the
+ * database uses it). For each it prints the heap bytes the head holds per
+ * series (glibc mallinfo2 before and after, so malloc's own overhead is
+ * included), split into the encoded chunk bytes it keeps in memory and
+ * everything else (series structs, closed chunks' references, label
+ * pointers, interned strings, postings, hash tables), and for the second
+ * the bytes of the chunks_head files (page cache, not heap).
  * Prometheus is not run side by side (no Go toolchain on the build
  * machines); its head is documented at a few KiB per series for 2 h of
  * data (series struct, memSeries chunks, postings, label strings per series).

@@ -332,8 +332,13 @@ static int write_series(struct tsdb_blockw *w, const struct tsdb_block_series *s
         }
     if (!rc)
         qsort(syms, ns, sizeof(*syms), cmp_str);
+    /* A block cut from Prometheus' head always has the empty string among
+     * its symbols (the head's all-series postings key is ("", "")); so do
+     * ours, so the same series give the same index bytes. */
+    if (!rc)
+        rc = tsdb_blockw_add_symbol(w, "");
     for (size_t i = 0; i < ns && !rc; i++)
-        if (i == 0 || strcmp(syms[i], syms[i - 1]))
+        if (syms[i][0] && (i == 0 || strcmp(syms[i], syms[i - 1])))
             rc = tsdb_blockw_add_symbol(w, syms[i]);
     for (size_t k = 0; k < n && !rc; k++) {
         const struct tsdb_block_series *s = order[k].s;
@@ -356,6 +361,14 @@ static int write_series(struct tsdb_blockw *w, const struct tsdb_block_series *s
 int tsdb_block_write(const char *parent, const struct tsdb_block_series *series, size_t n,
                      char *ulid_out)
 {
+    return tsdb_block_write_range(parent, series, n, INT64_MIN, INT64_MAX, ulid_out);
+}
+
+int tsdb_block_write_range(const char *parent, const struct tsdb_block_series *series, size_t n,
+                           int64_t mint, int64_t maxt, char *ulid_out)
+{
+    if (mint != INT64_MIN && maxt <= mint)
+        return -EINVAL;
     for (size_t i = 0; i < n; i++)
         if (check_series(&series[i]))
             return -EINVAL;
@@ -385,10 +398,17 @@ int tsdb_block_write(const char *parent, const struct tsdb_block_series *series,
         tsdb_blockw_abort(w);
         return -EINVAL; /* no samples at all */
     }
+    if (mint != INT64_MIN && (st.mint < mint || st.maxt > maxt)) {
+        tsdb_blockw_abort(w);
+        return -EINVAL; /* samples outside the block's range */
+    }
     char ulid[TSDB_ULID_LEN + 1];
     memcpy(ulid, tsdb_blockw_ulid(w), sizeof(ulid));
-    struct tsdb_block_meta meta = {
-        .min_time = st.mint, .max_time = st.maxt, .level = 1, .sources = &ulid, .nsources = 1};
+    struct tsdb_block_meta meta = {.min_time = mint != INT64_MIN ? mint : st.mint,
+                                   .max_time = mint != INT64_MIN ? maxt : st.maxt,
+                                   .level = 1,
+                                   .sources = &ulid,
+                                   .nsources = 1};
     rc = tsdb_blockw_commit(w, &meta);
     if (!rc && ulid_out)
         memcpy(ulid_out, ulid, TSDB_ULID_LEN + 1);

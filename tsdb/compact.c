@@ -64,6 +64,7 @@ struct piece {
     int64_t mint, maxt;
     const uint8_t *data;
     size_t len;
+    tsdb_chunk_ref ref;
     uint32_t in, seq; /* input, and the chunk's position in its series */
     bool rewrite;     /* cut by tombstones or by the output range */
 };
@@ -349,6 +350,7 @@ static int gather(struct compaction *c)
                             enc != TSDB_CHUNK_ENC_XOR ? "not an XOR chunk" : "malformed");
             p->mint = cm->mint;
             p->maxt = cm->maxt;
+            p->ref = cm->ref;
             p->in = (uint32_t)c->at[k];
             p->seq = (uint32_t)i;
             p->rewrite = cut(c, in, cm->mint, cm->maxt);
@@ -407,9 +409,9 @@ static int rewrite(struct compaction *c, size_t i, size_t j)
         }
         if (rc < 0)
             return fail(c, -EINVAL,
-                        "compact: block %s: series %u: chunk %u of %lld..%lld does not decode "
-                        "to ascending samples in its range",
-                        in->ulid, in->refs[in->pos], p->seq, (long long)p->mint,
+                        "compact: block %s: series %u: chunk %llu does not decode to "
+                        "ascending samples in %lld..%lld",
+                        in->ulid, in->refs[in->pos], (unsigned long long)p->ref, (long long)p->mint,
                         (long long)p->maxt);
     }
     if (n > 1)

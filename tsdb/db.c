@@ -65,6 +65,7 @@ struct dblock {
     atomic_int refs;
     struct tsdb_block *b;
     uint64_t bytes;
+    atomic_bool failed; /* a compaction of it failed: not planned again */
     char dir[PATH_MAX];
 };
 
@@ -862,21 +863,29 @@ static int compact_once(struct tsdb_db *db, bool *did)
     struct tsdb_block_meta *metas = cn_calloc(n + 1, sizeof(*metas));
     size_t *pick = cn_calloc(n + 1, sizeof(*pick));
     struct tsdb_block **in = cn_calloc(n + 1, sizeof(*in));
-    size_t npick = 0;
-    if (!metas || !pick || !in)
+    struct dblock **cand = cn_calloc(n + 1, sizeof(*cand));
+    size_t npick = 0, ncand = 0;
+    if (!metas || !pick || !in || !cand)
         rc = -ENOMEM;
+    /* Blocks a compaction failed on stay out of plans (as Prometheus marks
+     * them in meta.json); a restart tries them again. */
     for (size_t i = 0; !rc && i < n; i++)
-        metas[i] = *tsdb_block_meta(v[i]->b);
+        if (!atomic_load(&v[i]->failed)) {
+            metas[ncand] = *tsdb_block_meta(v[i]->b);
+            cand[ncand++] = v[i];
+        }
     if (!rc)
-        rc = tsdb_compact_plan(metas, n, db->ranges, db->nranges, pick, &npick);
+        rc = tsdb_compact_plan(metas, ncand, db->ranges, db->nranges, pick, &npick);
     if (!rc && npick) {
         for (size_t i = 0; i < npick; i++)
-            in[i] = v[pick[i]]->b;
+            in[i] = cand[pick[i]]->b;
         char ulid[TSDB_ULID_LEN + 1], err[256] = "";
         int64_t t0 = cn_mono_ns();
         rc = tsdb_compact(db->dir, in, npick, ulid, err, sizeof(err));
         if (rc && rc != -ENODATA) {
             atomic_fetch_add(&db->compactions_failed, 1);
+            for (size_t i = 0; i < npick; i++)
+                atomic_store(&cand[pick[i]]->failed, true);
             cn_log(CN_LOG_ERROR, "tsdb", "compaction failed", "blocks", CN_LOGNUM(npick), "err",
                    err[0] ? err : strerror(-rc), NULL);
         } else {
@@ -889,7 +898,7 @@ static int compact_once(struct tsdb_db *db, bool *did)
                        d ? ulid : "(nothing: no samples)", "seconds",
                        CN_LOGNUM((double)(cn_mono_ns() - t0) / 1e9), NULL);
                 for (size_t i = 0; i < npick; i++)
-                    block_delete(db, v[pick[i]], "compacted");
+                    block_delete(db, cand[pick[i]], "compacted");
                 *did = true;
                 rc = 0;
             }
@@ -898,6 +907,7 @@ static int compact_once(struct tsdb_db *db, bool *did)
     free(metas);
     free(pick);
     free(in);
+    free(cand);
     blocks_release(v, n);
     return rc;
 }

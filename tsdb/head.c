@@ -992,7 +992,7 @@ int tsdb_head_write_block(struct tsdb_head *h, const char *parent, int64_t mint,
     if (!rc) {
         for (size_t i = 0; i < nbs; i++)
             bs[i].samples = all.v + (uintptr_t)bs[i].samples;
-        rc = tsdb_block_write(parent, bs, nbs, ulid_out);
+        rc = tsdb_block_write_range(parent, bs, nbs, mint, maxt, ulid_out);
     }
     free(bs);
     sbuf_free(&all);

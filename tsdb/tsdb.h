@@ -308,7 +308,7 @@ int tsdb_meta_write(const char *dir, const struct tsdb_block_meta *m);
 /* Reads <dir>/meta.json into *m (free with tsdb_meta_free). -EINVAL with a
  * message for text that is not JSON or not a version-1 BlockMeta. */
 int tsdb_meta_read(const char *dir, struct tsdb_block_meta *m, char *err, size_t errcap);
-void tsdb_meta_free(struct tsdb_block_meta *m); /* frees sources; accepts NULL */
+void tsdb_meta_free(struct tsdb_block_meta *m); /* frees sources, parents; accepts NULL */
 
 /* Input for tsdb_block_write: a series with either samples (strictly
  * ascending timestamps; cut into XOR chunks of TSDB_XOR_SAMPLES_PER_CHUNK)
@@ -335,6 +335,12 @@ struct tsdb_block_series {
  */
 int tsdb_block_write(const char *parent, const struct tsdb_block_series *series, size_t n,
                      char *ulid_out);
+/* As tsdb_block_write for a block that covers [mint, maxt) whatever its
+ * samples' times, as Prometheus writes the blocks it cuts from its head
+ * (meta.json's minTime/maxTime are the range; compaction plans on them).
+ * -EINVAL when a sample lies outside. INT64_MIN as mint: tsdb_block_write. */
+int tsdb_block_write_range(const char *parent, const struct tsdb_block_series *series, size_t n,
+                           int64_t mint, int64_t maxt, char *ulid_out);
 
 /*
  * An opened block: meta.json, the index (verified completely on open) and
@@ -427,8 +433,9 @@ int tsdb_compact_plan(const struct tsdb_block_meta *metas, size_t n, const int64
  * Threads: one rwlock per head. Any number of threads may call the reading
  * functions (tsdb_head_stats, tsdb_head_source's operations,
  * tsdb_head_write_block) while one thread appends; appends take the lock
- * exclusively for one sample at a time. Several appending threads are safe
- * too but serialise.
+ * exclusively for one sample at a time (in a disk-backed head, an append
+ * that fills a chunk also writes it: one pwrite). Several appending threads
+ * are safe too but serialise.
  */
 struct tsdb_head;
 /* A head that keeps every chunk in memory. */
@@ -485,7 +492,8 @@ void tsdb_head_stats(struct tsdb_head *h, struct tsdb_head_stats *st);
 
 /*
  * Cuts a block from the head: every series' samples with mint <= t < maxt
- * are written by tsdb_block_write into a new block under parent (its ULID to
+ * are written by tsdb_block_write_range into a new block [mint, maxt) under
+ * parent (its ULID to
  * ulid_out, may be NULL). The head is unchanged (dropping written data is
  * the caller's business). Appends may go on meanwhile; samples are copied
  * under the read lock, the files written without it. 0, -ENODATA when no
@@ -499,8 +507,9 @@ int tsdb_head_write_block(struct tsdb_head *h, const char *parent, int64_t mint,
  * After a block holding everything before mint was written: drops every
  * chunk that ends before mint, removes series left without chunks (their
  * references are not reused) and frees strings no series uses any more. A
- * disk-backed head starts a new chunks_head file and deletes the files no
- * chunk references any more, oldest first.
+ * disk-backed head ends its chunks_head file (the next chunk starts a new
+ * one) and deletes the files no chunk references any more, oldest first up
+ * to the first one still in use (Prometheus refuses gaps in the numbers).
  * From then on appends before mint are refused as out of order (they would
  * overlap the block). Counts go to *st (may be NULL). Must not run while
  * tsdb_head_write_block is writing (its label strings are borrowed); the

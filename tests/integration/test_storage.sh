@@ -116,7 +116,8 @@ for i in $(seq 1 100); do
 done
 [ "${f:-0}" != 0 ] || fail "the WAL never hit the size limit"
 grep -q 'msg="writing the WAL failed' "$WORK/full.log" || fail "WAL failure not logged"
-curl -sf "http://127.0.0.1:$CAIRN_PORT/metrics" | grep -q '^node_load1 ' || fail "/metrics stopped serving"
+curl -sf "http://127.0.0.1:$CAIRN_PORT/metrics" >"$WORK/full-metrics.txt" || fail "/metrics stopped serving"
+grep -q '^node_load1 ' "$WORK/full-metrics.txt" || fail "/metrics lost its series"
 kill -TERM "$CAIRN_PID"
 wait "$CAIRN_PID" || true
 "$CAIRN" tsdb dump "$WORK/full-data" >"$WORK/full.txt" || fail "the WAL left by a full disk does not replay"

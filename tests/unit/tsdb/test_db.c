@@ -547,3 +547,51 @@ Test(tsdb_db, read_only_changes_nothing)
     cr_assert_eq(stat(names[0], &sb), 0, "read-only open renamed a block");
     chunktest_rmtree(dir);
 }
+
+Test(tsdb_db, failed_compaction_not_retried)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 64];
+    tmpdir(dir);
+    /* A tenth of the retention is under 3 s: only 1 s blocks, no compaction. */
+    struct tsdb_db *db = open_db(dir, 1000, 29999, 0);
+    fill(db, "a", 0, 5000, 100, 10);
+    fill(db, "b", 0, 5000, 100, 10);
+    cr_assert_eq(tsdb_db_maintain(db), 0);
+    struct tsdb_db_stats st;
+    tsdb_db_stats(db, &st);
+    cr_assert_eq(st.blocks, 4);
+    cr_assert_eq(st.compactions, 0);
+    tsdb_db_close(db);
+    /* Damage the last chunk of the block [0,1000). */
+    snprintf(path, sizeof(path), "grep -l '\"minTime\": 0,' %s/0*/meta.json", dir);
+    FILE *p = popen(path, "r");
+    char meta[PATH_MAX];
+    cr_assert_not_null(fgets(meta, sizeof(meta), p));
+    pclose(p);
+    meta[strcspn(meta, "\n")] = '\0';
+    snprintf(path, sizeof(path), "%.*s/chunks/000001", (int)(strlen(meta) - 10), meta);
+    struct stat sb;
+    cr_assert_eq(stat(path, &sb), 0);
+    int fd = open(path, O_RDWR);
+    uint8_t byte;
+    cr_assert_eq(pread(fd, &byte, 1, sb.st_size - 6), 1);
+    byte ^= 0x01;
+    cr_assert_eq(pwrite(fd, &byte, 1, sb.st_size - 6), 1);
+    close(fd);
+
+    /* With the 3 s range the first three blocks are planned; compacting
+     * them fails on the damaged chunk, and they are not tried again. */
+    db = open_db(dir, 1000, 0, 0);
+    cr_assert_neq(tsdb_db_maintain(db), 0);
+    tsdb_db_stats(db, &st);
+    cr_assert_eq(st.compactions_failed, 1);
+    cr_assert_eq(st.blocks, 4);
+    cr_assert_eq(tsdb_db_maintain(db), 0);
+    tsdb_db_stats(db, &st);
+    cr_assert_eq(st.compactions_failed, 1);
+    cr_assert_eq(st.compactions, 0);
+    expect(db, "a", 0, 5000, 100);
+    tsdb_db_close(db);
+    cr_assert_eq(count_entries(dir, ".tmp"), 0);
+    chunktest_rmtree(dir);
+}
