@@ -37,34 +37,6 @@
 
 #define EXIT_USAGE 2
 
-void agent_tsdb_go_duration(int64_t ms, char *out, size_t cap)
-{
-    if (ms == 0) {
-        snprintf(out, cap, "0s");
-        return;
-    }
-    const char *sign = ms < 0 ? "-" : "";
-    uint64_t u = ms < 0 ? (uint64_t)(-(ms + 1)) + 1 : (uint64_t)ms;
-    if (u < 1000) {
-        snprintf(out, cap, "%s%" PRIu64 "ms", sign, u);
-        return;
-    }
-    uint64_t h = u / 3600000, m = u / 60000 % 60, s = u / 1000 % 60, frac = u % 1000;
-    char secs[32];
-    int n = snprintf(secs, sizeof(secs), "%" PRIu64, s);
-    if (frac) {
-        n = snprintf(secs, sizeof(secs), "%" PRIu64 ".%03" PRIu64, s, frac);
-        while (n > 0 && secs[n - 1] == '0')
-            secs[--n] = '\0';
-    }
-    if (h)
-        snprintf(out, cap, "%s%" PRIu64 "h%" PRIu64 "m%ss", sign, h, m, secs);
-    else if (m)
-        snprintf(out, cap, "%s%" PRIu64 "m%ss", sign, m, secs);
-    else
-        snprintf(out, cap, "%s%ss", sign, secs);
-}
-
 /* ---- Go 1.19's sort.Slice ------------------------------------------------------------- */
 
 /* What sort.Slice sees of the data: a strict weak order and a swap, by

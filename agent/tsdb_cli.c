@@ -32,8 +32,7 @@
 
 #define EXIT_USAGE 2
 
-/* Go's time.Duration.String() for a whole number of milliseconds. */
-static void go_duration(int64_t ms, char *out, size_t cap)
+void agent_tsdb_go_duration(int64_t ms, char *out, size_t cap)
 {
     if (ms == 0) {
         snprintf(out, cap, "0s");
@@ -49,7 +48,7 @@ static void go_duration(int64_t ms, char *out, size_t cap)
     char secs[32];
     if (frac) {
         int n = snprintf(secs, sizeof(secs), "%" PRIu64 ".%03" PRIu64, s, frac);
-        while (secs[n - 1] == '0')
+        while (n > 0 && secs[n - 1] == '0')
             secs[--n] = '\0';
     } else {
         snprintf(secs, sizeof(secs), "%" PRIu64, s);
@@ -81,30 +80,6 @@ static void go_bytes(uint64_t v, char *out, size_t cap)
     }
 }
 
-/* Bytes of all files under path. */
-static uint64_t dir_size(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return 0;
-    if (!S_ISDIR(st.st_mode))
-        return (uint64_t)st.st_size;
-    uint64_t total = 0;
-    DIR *d = opendir(path);
-    if (!d)
-        return 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        char sub[4096];
-        snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-        total += dir_size(sub);
-    }
-    closedir(d);
-    return total;
-}
-
 struct listed {
     struct tsdb_block_meta meta;
     uint64_t size;
@@ -118,8 +93,7 @@ static int cmp_listed(const void *pa, const void *pb)
     return strcmp(a->meta.ulid, b->meta.ulid);
 }
 
-/* A row of cells laid out like Go's tabwriter(minwidth 13, padding 2). */
-static void print_rows(char (*cells)[8][64], size_t rows)
+void agent_tsdb_print_rows(char (*cells)[8][64], size_t rows)
 {
     size_t width[8] = {0};
     for (size_t r = 0; r < rows; r++)
@@ -147,6 +121,29 @@ static void format_time(int64_t ms, bool human, char *out, size_t cap)
     struct tm tm;
     gmtime_r(&secs, &tm);
     strftime(out, cap, "%Y-%m-%d %H:%M:%S +0000 UTC", &tm);
+}
+
+void agent_tsdb_block_row(const struct tsdb_block_meta *m, uint64_t size, bool human,
+                          char row[8][64])
+{
+    static const char *const head[8] = {"BLOCK ULID",  "MIN TIME",   "MAX TIME",   "DURATION",
+                                        "NUM SAMPLES", "NUM CHUNKS", "NUM SERIES", "SIZE"};
+    if (!m) {
+        for (int c = 0; c < 8; c++)
+            snprintf(row[c], 64, "%s", head[c]);
+        return;
+    }
+    snprintf(row[0], 64, "%s", m->ulid);
+    format_time(m->min_time, human, row[1], 64);
+    format_time(m->max_time, human, row[2], 64);
+    agent_tsdb_go_duration(m->max_time - m->min_time, row[3], 64);
+    snprintf(row[4], 64, "%" PRIu64, m->num_samples);
+    snprintf(row[5], 64, "%" PRIu64, m->num_chunks);
+    snprintf(row[6], 64, "%" PRIu64, m->num_series);
+    if (human)
+        go_bytes(size, row[7], 64);
+    else
+        snprintf(row[7], 64, "%" PRIu64, size);
 }
 
 static int tsdb_list(const char *dir, bool human)
@@ -180,7 +177,7 @@ static int tsdb_list(const char *dir, bool human)
             status = 1;
             continue;
         }
-        blocks[n].size = dir_size(path);
+        blocks[n].size = cn_disk_usage(path);
         n++;
     }
     closedir(d);
@@ -191,27 +188,12 @@ static int tsdb_list(const char *dir, bool human)
         free(blocks);
         return 1;
     }
-    static const char *const head[8] = {"BLOCK ULID",  "MIN TIME",   "MAX TIME",   "DURATION",
-                                        "NUM SAMPLES", "NUM CHUNKS", "NUM SERIES", "SIZE"};
-    for (int c = 0; c < 8; c++)
-        snprintf(cells[0][c], 64, "%s", head[c]);
+    agent_tsdb_block_row(NULL, 0, human, cells[0]);
     for (size_t i = 0; i < n; i++) {
-        const struct tsdb_block_meta *m = &blocks[i].meta;
-        char(*row)[64] = cells[i + 1];
-        snprintf(row[0], 64, "%s", m->ulid);
-        format_time(m->min_time, human, row[1], 64);
-        format_time(m->max_time, human, row[2], 64);
-        go_duration(m->max_time - m->min_time, row[3], 64);
-        snprintf(row[4], 64, "%" PRIu64, m->num_samples);
-        snprintf(row[5], 64, "%" PRIu64, m->num_chunks);
-        snprintf(row[6], 64, "%" PRIu64, m->num_series);
-        if (human)
-            go_bytes(blocks[i].size, row[7], 64);
-        else
-            snprintf(row[7], 64, "%" PRIu64, blocks[i].size);
+        agent_tsdb_block_row(&blocks[i].meta, blocks[i].size, human, cells[i + 1]);
         tsdb_meta_free(&blocks[i].meta);
     }
-    print_rows(cells, n + 1);
+    agent_tsdb_print_rows(cells, n + 1);
     free(cells);
     free(blocks);
     return status;

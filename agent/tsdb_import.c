@@ -911,75 +911,21 @@ static int write_range(struct import *im, struct head_state *h, const struct pla
 
 /* ---- the block list, as promtool prints it -------------------------------------------- */
 
-/* units.Base2Bytes' String(): each power of 1024 present, largest first. */
-static void go_bytes(uint64_t v, char *out, size_t cap)
-{
-    static const char *const unit[] = {"EiB", "PiB", "TiB", "GiB", "MiB", "KiB", "B"};
-    size_t len = 0;
-    out[0] = '\0';
-    for (int i = 0; i < 7; i++) {
-        uint64_t size = 1ULL << (10 * (6 - i));
-        if (v >= size || (i == 6 && len == 0)) {
-            int k = snprintf(out + len, cap - len, "%" PRIu64 "%s", v / size, unit[i]);
-            if (k < 0 || (size_t)k >= cap - len)
-                return;
-            len += (size_t)k;
-            v %= size;
-        }
-    }
-}
-
-static void format_time(int64_t ms, bool human, char *out, size_t cap)
-{
-    if (!human) {
-        snprintf(out, cap, "%" PRId64, ms);
-        return;
-    }
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    strftime(out, cap, "%Y-%m-%d %H:%M:%S +0000 UTC", &tm);
-}
-
-/* One call of promtool's printBlocks for one block: a tabwriter of its own
- * (minimum width 13, padding 2, the last column unpadded), the header row
- * only the first time. */
+/* One call of promtool's printBlocks for one block: a tabwriter of its own,
+ * the header row only the first time. */
 static void print_block(const char *dir, const char *ulid, bool header, bool human)
 {
-    static const char *const head[8] = {"BLOCK ULID",  "MIN TIME",   "MAX TIME",   "DURATION",
-                                        "NUM SAMPLES", "NUM CHUNKS", "NUM SERIES", "SIZE"};
-    char path[4096], err[512], cells[8][64];
+    char path[4096], err[512], cells[2][8][64];
     struct tsdb_block_meta m;
     snprintf(path, sizeof(path), "%s/%s", dir, ulid);
     if (tsdb_meta_read(path, &m, err, sizeof(err))) {
         fprintf(stderr, "cairn: error: block %s: %s\n", path, err);
         return;
     }
-    snprintf(cells[0], 64, "%s", m.ulid);
-    format_time(m.min_time, human, cells[1], 64);
-    format_time(m.max_time, human, cells[2], 64);
-    agent_tsdb_go_duration(m.max_time - m.min_time, cells[3], 64);
-    snprintf(cells[4], 64, "%" PRIu64, m.num_samples);
-    snprintf(cells[5], 64, "%" PRIu64, m.num_chunks);
-    snprintf(cells[6], 64, "%" PRIu64, m.num_series);
-    uint64_t size = cn_disk_usage(path);
-    if (human)
-        go_bytes(size, cells[7], 64);
-    else
-        snprintf(cells[7], 64, "%" PRIu64, size);
+    agent_tsdb_block_row(NULL, 0, human, cells[0]);
+    agent_tsdb_block_row(&m, cn_disk_usage(path), human, cells[1]);
     tsdb_meta_free(&m);
-    int width[8];
-    for (int c = 0; c < 8; c++) {
-        size_t w = strlen(cells[c]) + 2;
-        if (header && strlen(head[c]) + 2 > w)
-            w = strlen(head[c]) + 2;
-        width[c] = w < 13 ? 13 : (int)w;
-    }
-    for (int row = header ? 0 : 1; row < 2; row++) {
-        for (int c = 0; c < 7; c++)
-            printf("%-*s", width[c], row ? cells[c] : head[c]);
-        printf("%s\n", row ? cells[7] : head[7]);
-    }
+    agent_tsdb_print_rows(header ? cells : cells + 1, header ? 2 : 1);
     fflush(stdout);
 }
 

@@ -11,8 +11,11 @@
 #ifndef CAIRN_AGENT_TSDB_TOOLS_H
 #define CAIRN_AGENT_TSDB_TOOLS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "tsdb/tsdb.h"
 
 /*
  * `cairn tsdb analyze [--limit=N] [--extended] [DIR [BLOCK_ID]]`, as
@@ -29,9 +32,18 @@ int agent_tsdb_analyze_main(int argc, char **argv);
  */
 int agent_tsdb_import_main(int argc, char **argv);
 
+/* The formatting the tools share, defined in tsdb_cli.c. */
+
 /* Go's time.Duration.String() for a whole number of milliseconds ("2h0m0s",
- * "1h59m59.999s", "15ms", "0s"), into out (cap >= 32). Defined in
- * tsdb_analyze.c. */
+ * "1h59m59.999s", "15ms", "0s"), into out (cap >= 32). */
 void agent_tsdb_go_duration(int64_t ms, char *out, size_t cap);
+/* One row of promtool's block list (ULID, min/max time, duration, samples,
+ * chunks, series, size; -r: dates and Go's byte units), or the header row
+ * when m is NULL. */
+void agent_tsdb_block_row(const struct tsdb_block_meta *m, uint64_t size, bool human,
+                          char row[8][64]);
+/* Rows laid out as Go's tabwriter (minimum width 13, padding 2), the last
+ * column unpadded. */
+void agent_tsdb_print_rows(char (*cells)[8][64], size_t rows);
 
 #endif

@@ -362,20 +362,12 @@ Test(tsdb_db, index_with_bad_checksum_set_aside)
     chunktest_rmtree(dir);
 }
 
-Test(tsdb_db, flipped_chunk_byte_is_a_query_error)
+/* Flips a byte in the data of the last chunk of dir's block [0, 1000). */
+static void damage_last_chunk(const char *dir)
 {
-    char dir[PATH_MAX], path[PATH_MAX + 64];
-    tmpdir(dir);
-    struct tsdb_db *db = open_db(dir, 1000, 0, 0);
-    fill(db, "a", 0, 3600, 100, 10);
-    fill(db, "b", 0, 3600, 100, 10);
-    cr_assert_eq(tsdb_db_maintain(db), 0);
-    tsdb_db_close(db);
-    /* In the block [0,1000), flip a byte of the last chunk (b's; opening
-     * checks the first one, so this damage is found only when read). */
+    char path[PATH_MAX + 64], meta[PATH_MAX];
     snprintf(path, sizeof(path), "grep -l '\"minTime\": 0,' %s/0*/meta.json", dir);
     FILE *p = popen(path, "r");
-    char meta[PATH_MAX];
     cr_assert_not_null(fgets(meta, sizeof(meta), p));
     pclose(p);
     meta[strcspn(meta, "\n")] = '\0';
@@ -388,6 +380,20 @@ Test(tsdb_db, flipped_chunk_byte_is_a_query_error)
     byte ^= 0x01;
     cr_assert_eq(pwrite(fd, &byte, 1, sb.st_size - 6), 1);
     close(fd);
+}
+
+Test(tsdb_db, flipped_chunk_byte_is_a_query_error)
+{
+    char dir[PATH_MAX];
+    tmpdir(dir);
+    struct tsdb_db *db = open_db(dir, 1000, 0, 0);
+    fill(db, "a", 0, 3600, 100, 10);
+    fill(db, "b", 0, 3600, 100, 10);
+    cr_assert_eq(tsdb_db_maintain(db), 0);
+    tsdb_db_close(db);
+    /* In the block [0,1000), flip a byte of the last chunk (b's; opening
+     * checks the first one, so this damage is found only when read). */
+    damage_last_chunk(dir);
 
     db = open_db(dir, 1000, 0, 0);
     struct tsdb_db_stats st;
@@ -550,7 +556,7 @@ Test(tsdb_db, read_only_changes_nothing)
 
 Test(tsdb_db, failed_compaction_not_retried)
 {
-    char dir[PATH_MAX], path[PATH_MAX + 64];
+    char dir[PATH_MAX];
     tmpdir(dir);
     /* A tenth of the retention is under 3 s: only 1 s blocks, no compaction. */
     struct tsdb_db *db = open_db(dir, 1000, 29999, 0);
@@ -562,22 +568,7 @@ Test(tsdb_db, failed_compaction_not_retried)
     cr_assert_eq(st.blocks, 4);
     cr_assert_eq(st.compactions, 0);
     tsdb_db_close(db);
-    /* Damage the last chunk of the block [0,1000). */
-    snprintf(path, sizeof(path), "grep -l '\"minTime\": 0,' %s/0*/meta.json", dir);
-    FILE *p = popen(path, "r");
-    char meta[PATH_MAX];
-    cr_assert_not_null(fgets(meta, sizeof(meta), p));
-    pclose(p);
-    meta[strcspn(meta, "\n")] = '\0';
-    snprintf(path, sizeof(path), "%.*s/chunks/000001", (int)(strlen(meta) - 10), meta);
-    struct stat sb;
-    cr_assert_eq(stat(path, &sb), 0);
-    int fd = open(path, O_RDWR);
-    uint8_t byte;
-    cr_assert_eq(pread(fd, &byte, 1, sb.st_size - 6), 1);
-    byte ^= 0x01;
-    cr_assert_eq(pwrite(fd, &byte, 1, sb.st_size - 6), 1);
-    close(fd);
+    damage_last_chunk(dir);
 
     /* With the 3 s range the first three blocks are planned; compacting
      * them fails on the damaged chunk, and they are not tried again. */
