@@ -338,8 +338,14 @@ void agent_store_export(struct agent_store *s, struct exp_builder *b)
 
     exp_gauge(b, "cairn_tsdb_head_series", "Series in the head.", (double)st.head.series, 0);
     exp_gauge(b, "cairn_tsdb_head_chunks", "Chunks in the head.", (double)st.head.chunks, 0);
-    exp_gauge(b, "cairn_tsdb_head_chunks_bytes", "Bytes of the head's encoded chunks.",
+    exp_gauge(b, "cairn_tsdb_head_chunks_bytes",
+              "Bytes of head chunks held in memory (the open ones, and full ones not on disk).",
               (double)st.head.chunk_bytes, 0);
+    exp_gauge(b, "cairn_tsdb_head_chunks_disk_bytes",
+              "Bytes of full head chunks in chunks_head/ files.", (double)st.head.disk_bytes, 0);
+    exp_counter(b, "cairn_tsdb_head_chunk_write_failures_total",
+                "Full head chunks that could not be written to chunks_head/ (kept in memory).",
+                (double)st.head.disk_write_failures, 0);
     exp_counter(b, "cairn_tsdb_head_samples_appended_total",
                 "Samples appended to the head (staleness markers included).",
                 (double)st.head.samples, 0);

@@ -347,6 +347,8 @@ struct replay {
     uint64_t series, samples, refused, unknown;
 };
 
+static int pending_series_add(struct tsdb_db *db, uint64_t ref, const struct tsdb_labels *ls);
+
 static int replay_series(struct tsdb_db *db, struct replay *rp, const uint8_t *rec, size_t len)
 {
     struct tsdb_record_dec d;
@@ -383,6 +385,12 @@ static int replay_series(struct tsdb_db *db, struct replay *rp, const uint8_t *r
                 return crc;
         }
         if (crc >= 0 && got != ref && alias_put(&rp->alias, ref, got))
+            return -ENOMEM;
+        /* A series created under a reference other than its record's is
+         * logged again under the head's (at the first commit), so the WAL
+         * and the head chunk files, which carry the head's reference, agree
+         * for any reader. */
+        if (crc == 1 && got != ref && !db->read_only && pending_series_add(db, got, &ls))
             return -ENOMEM;
         rp->series += crc == 1;
     }
@@ -924,6 +932,10 @@ static void apply_retention(struct tsdb_db *db)
             newest = tsdb_block_meta(v[i]->b)->max_time;
     uint64_t total = cn_disk_usage(db->wal_dir);
     atomic_store(&db->wal_bytes, total);
+    /* The head's chunk files count too, as in Prometheus. */
+    struct tsdb_head_stats hs;
+    tsdb_head_stats(db->head, &hs);
+    total += hs.disk_bytes;
     /* Newest first: the size limit keeps the newest blocks that fit. */
     for (size_t k = n; k-- > 0;) {
         const struct tsdb_block_meta *m = tsdb_block_meta(v[k]->b);
