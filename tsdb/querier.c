@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tsdb/block_internal.h"
 #include "tsdb/tsdb.h"
 
 static int grow(void **p, size_t *cap, size_t need, size_t size)
@@ -91,6 +92,32 @@ void tsdb_strings_free(struct tsdb_strings *s)
 
 /* ---- blocks as a source ---------------------------------------------------------- */
 
+/* Removes the samples that tombstones (sorted by reference, then mint)
+ * delete from series ref; returns how many are left. */
+static size_t drop_deleted(const struct tsdb_tombstone *ts, size_t nts, uint32_t ref,
+                           struct tsdb_sample *v, size_t n)
+{
+    size_t lo = 0, hi = nts;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ts[mid].ref < ref)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == nts || ts[lo].ref != ref)
+        return n;
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool deleted = false;
+        for (size_t k = lo; k < nts && ts[k].ref == ref && !deleted; k++)
+            deleted = v[i].t >= ts[k].mint && v[i].t <= ts[k].maxt;
+        if (!deleted)
+            v[w++] = v[i];
+    }
+    return w;
+}
+
 static int block_select(void *ctx, const struct tsdb_matcher *const *ms, size_t nms, int64_t mint,
                         int64_t maxt, struct tsdb_series_set *out)
 {
@@ -99,12 +126,17 @@ static int block_select(void *ctx, const struct tsdb_matcher *const *ms, size_t 
     if (maxt < m->min_time || mint >= m->max_time)
         return 0;
     uint32_t *refs = NULL;
-    size_t n = 0, ns = 0, cap = 0;
-    int rc = tsdb_block_select(b, ms, nms, &refs, &n);
+    size_t n = 0, ns = 0, cap = 0, nts = 0;
+    struct tsdb_tombstone *ts = NULL;
+    int rc = tsdb_block_tombstones(b, &ts, &nts, NULL, 0);
+    if (!rc)
+        rc = tsdb_block_select(b, ms, nms, &refs, &n);
     struct tsdb_index_series is = {0};
     struct tsdb_sample *samples = NULL;
     for (size_t i = 0; !rc && i < n; i++) {
         rc = tsdb_block_series(b, refs[i], mint, maxt, &is, &samples, &ns, &cap);
+        if (!rc && nts)
+            ns = drop_deleted(ts, nts, refs[i], samples, ns);
         if (!rc && ns) {
             struct tsdb_labels ls = {is.labels, is.nlabels};
             rc = tsdb_series_set_add(out, &ls, samples, ns);
@@ -113,6 +145,7 @@ static int block_select(void *ctx, const struct tsdb_matcher *const *ms, size_t 
     tsdb_index_series_free(&is);
     free(samples);
     free(refs);
+    free(ts);
     return rc;
 }
 

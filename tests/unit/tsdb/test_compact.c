@@ -1065,3 +1065,35 @@ Test(tsdb_compact, plan_edges)
     cr_assert_eq(tsdb_compact_plan(m, 3, ranges, 2, out, &n), 0);
     cr_assert_eq(n, 0);
 }
+
+/* Queries of a block honour its tombstones, as Prometheus' do: the deleted
+ * samples are gone from select, the others stay. */
+Test(tsdb_compact, select_honours_tombstones)
+{
+    char in[PATH_MAX], ulid[3][ULEN];
+    tmpdir(in);
+    write_three(in, ulid);
+    struct tsdb_block *b0 = open_block(in, ulid[0]);
+    uint32_t refs[3];
+    cr_assert_eq(series_refs(b0, refs, 3), 3);
+    tsdb_block_close(b0);
+    const struct tsdb_tombstone ts[] = {
+        {refs[0], sa[0][100].t, sa[0][109].t},
+        {refs[1], INT64_MIN, INT64_MAX},
+    };
+    write_tombstones(in, ulid[0], ts, 2);
+    b0 = open_block(in, ulid[0]);
+    struct tsdb_source src = tsdb_block_source(b0);
+    struct tsdb_series_set set = {0};
+    cr_assert_eq(tsdb_query_select(&src, 1, NULL, 0, INT64_MIN, INT64_MAX, &set), 0);
+    cr_assert_eq(set.n, 2, "b is deleted entirely");
+    cr_assert_eq(set.v[0].n, 240 - 10);
+    for (size_t i = 0, k = 0; i < set.v[0].n; i++, k++) {
+        if (k == 100)
+            k = 110;
+        cr_assert_eq(set.v[0].samples[i].t, sa[0][k].t);
+    }
+    tsdb_series_set_free(&set);
+    tsdb_block_close(b0);
+    chunktest_rmtree(in);
+}
