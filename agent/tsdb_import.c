@@ -1188,3 +1188,12 @@ int agent_tsdb_import_main(int argc, char **argv)
     munmap((void *)data, len);
     return status;
 }
+
+int agent_tsdb_import_read(const char *data, size_t len, size_t *nsamples)
+{
+    struct import im = {.file = "input", .arena = cn_arena_create(1 << 16)};
+    int rc = im.arena ? import_read(&im, data, len) : -ENOMEM;
+    *nsamples = im.n;
+    import_free(&im);
+    return rc;
+}

@@ -32,6 +32,12 @@ int agent_tsdb_analyze_main(int argc, char **argv);
  */
 int agent_tsdb_import_main(int argc, char **argv);
 
+/* The import's first pass alone (for the fuzzer): reads OpenMetrics text
+ * (data need not be NUL-terminated) as the import does, reporting bad
+ * input on stderr. 0 and the sample count in *nsamples, 1 for bad input,
+ * -ENOMEM. */
+int agent_tsdb_import_read(const char *data, size_t len, size_t *nsamples);
+
 /* The formatting the tools share, defined in tsdb_cli.c. */
 
 /* Go's time.Duration.String() for a whole number of milliseconds ("2h0m0s",
