@@ -2,7 +2,7 @@
  * Blocks: a directory <ULID>/ holding chunks/000001..., index, meta.json and
  * tombstones, as Prometheus 2.42 writes and reads them.
  *
- * Writer. One streaming writer (block_internal.h) makes every block, from
+ * Writer. One streaming writer (internal.h) makes every block, from
  * memory here and from other blocks in compact.c: it opens the chunk and
  * index writers in <ULID>.tmp, takes the sorted symbols, then series by
  * series their chunks and index entry, counting the stats; commit writes
@@ -24,7 +24,7 @@
  * series. Tombstones are read only on demand (compaction applies them;
  * reads through tsdb_block_series do not).
  */
-#include "tsdb/block_internal.h"
+#include "tsdb/internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -87,7 +87,7 @@ static int rm_entry(const char *path, const struct stat *st, int type, struct FT
     return remove(path);
 }
 
-/* ---- streaming writer (block_internal.h) ------------------------------------------ */
+/* ---- streaming writer (internal.h) ------------------------------------------ */
 
 struct tsdb_blockw {
     char ulid[TSDB_ULID_LEN + 1];

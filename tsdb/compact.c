@@ -3,7 +3,7 @@
  * compact, as Prometheus 2.42's LeveledCompactor does it.
  *
  * Compacting streams. The output goes through the block writer of
- * block_internal.h (one .tmp directory, renamed when complete, removed on
+ * internal.h (one .tmp directory, renamed when complete, removed on
  * any failure). The index wants every symbol first, so the inputs' symbol
  * tables (each ascending) are merged into it one string at a time; then each
  * input walks its series in label order (the all-series postings of an
@@ -34,7 +34,7 @@
  *
  * Planning is a pure function of the blocks' metas; see tsdb_compact_plan.
  */
-#include "tsdb/block_internal.h"
+#include "tsdb/internal.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -59,7 +59,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tsdb/head_internal.h"
+#include "tsdb/internal.h"
 
 #define HEAD_CHUNK_START 40
 #define HEAD_CHUNK_MAX (2 + TSDB_XOR_SAMPLES_PER_CHUNK * TSDB_XOR_MAX_SAMPLE_BYTES + 64)

@@ -34,7 +34,7 @@
  * head's write lock. Files stay open (they are few: a new one per
  * truncation, deleted a truncation or two later).
  */
-#include "tsdb/head_internal.h"
+#include "tsdb/internal.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tsdb/block_internal.h"
+#include "tsdb/internal.h"
 #include "tsdb/tsdb.h"
 
 static int grow(void **p, size_t *cap, size_t need, size_t size)
