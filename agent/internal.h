@@ -114,7 +114,7 @@ int agent_store_open(const struct agent_config *cfg, struct agent_store **out, c
                      size_t errcap);
 void agent_store_close(struct agent_store *s); /* accepts NULL */
 /* Appends every series of snap at t (ms), marks series gone since the last
- * call stale, commits. Scheduler thread only. */
+ * call stale, commits. Thread-safe (one cycle at a time). */
 void agent_store_append(struct agent_store *s, const struct exp_snapshot *snap, int64_t t);
 /* Adds the cairn_tsdb_* self-metrics to b. Thread-safe. */
 void agent_store_export(struct agent_store *s, struct exp_builder *b);

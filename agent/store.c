@@ -16,8 +16,8 @@
  *
  * The store outlives scheduler reloads (it is owned by `cairn agent`, the
  * scheduler borrows it), so a reload neither loses the cache nor marks
- * every series stale. It is used by the scheduler thread only, except
- * agent_store_export and the database's own thread-safe functions.
+ * every series stale. One lock per cycle serialises appends (see struct
+ * agent_store).
  */
 #include "agent/internal.h"
 
@@ -48,8 +48,11 @@ struct agent_store {
     struct tsdb_label *labels;
     size_t lcap;
     uint64_t appended, stale, refused_ooo, refused_dup, failed;
-    int last_err;         /* logged once per distinct error */
-    pthread_mutex_t lock; /* counters read by export */
+    int last_err; /* logged once per distinct error */
+    /* Held for a whole cycle's append, and by export: during a reload the
+     * old and the new scheduler both run cycles for a moment, and the
+     * cache and the database's batch take one appender at a time. */
+    pthread_mutex_t lock;
 };
 
 int agent_store_open(const struct agent_config *cfg, struct agent_store **out, char *err,
@@ -153,14 +156,12 @@ static int cmp_label(const void *a, const void *b)
 
 static void count_refusal(struct agent_store *s, int rc)
 {
-    pthread_mutex_lock(&s->lock);
     if (rc == -ERANGE)
         s->refused_ooo++;
     else if (rc == -EEXIST)
         s->refused_dup++;
     else
         s->failed++;
-    pthread_mutex_unlock(&s->lock);
     if (rc != -ERANGE && rc != -EEXIST && rc != s->last_err) {
         cn_log(CN_LOG_ERROR, "tsdb", "appending a sample failed", "err", strerror(-rc), NULL);
         s->last_err = rc;
@@ -255,9 +256,7 @@ static void put(struct agent_store *s, const char *name, const char *suffix,
         count_refusal(s, rc);
         return;
     }
-    pthread_mutex_lock(&s->lock);
     s->appended++;
-    pthread_mutex_unlock(&s->lock);
 }
 
 static void put_family(struct agent_store *s, const struct exp_family *f)
@@ -296,6 +295,7 @@ static void put_family(struct agent_store *s, const struct exp_family *f)
 
 void agent_store_append(struct agent_store *s, const struct exp_snapshot *snap, int64_t t)
 {
+    pthread_mutex_lock(&s->lock);
     s->cycle++;
     s->t = t;
     size_t nf;
@@ -314,15 +314,14 @@ void agent_store_append(struct agent_store *s, const struct exp_snapshot *snap, 
             count_refusal(s, rc);
     }
     if (gone) {
-        pthread_mutex_lock(&s->lock);
         s->stale += gone;
-        pthread_mutex_unlock(&s->lock);
         if (cache_rebuild(s, s->cap, true))
             count_refusal(s, -ENOMEM);
     }
     int rc = tsdb_db_commit(s->db);
     if (rc == -ENOMEM)
         count_refusal(s, rc);
+    pthread_mutex_unlock(&s->lock);
 }
 
 /* ---- self-metrics --------------------------------------------------------------------- */

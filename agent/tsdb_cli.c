@@ -368,8 +368,9 @@ static int tsdb_dump(const char *dir, int64_t mint, int64_t maxt, const char *ma
      * open does: nothing in dir changes, so a live agent's directory is
      * fine. Damaged blocks and WAL tails are logged and skipped. */
     struct stat st;
-    if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "cairn: error: %s: %s\n", dir, errno ? strerror(errno) : "not a directory");
+    int serr = stat(dir, &st) ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+    if (serr) {
+        fprintf(stderr, "cairn: error: %s: %s\n", dir, strerror(serr));
         selector_free(&sel);
         return 1;
     }

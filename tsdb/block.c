@@ -29,7 +29,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,24 +68,6 @@ static uint32_t get_be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static int fsync_path(const char *path, bool dir)
-{
-    int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    int rc = fsync(fd) ? -errno : 0;
-    close(fd);
-    return rc;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    return remove(path);
-}
-
 /* ---- streaming writer (internal.h) ------------------------------------------ */
 
 struct tsdb_blockw {
@@ -96,11 +77,6 @@ struct tsdb_blockw {
     struct tsdb_index_writer *iw;
     struct tsdb_blockw_stats st;
 };
-
-static void rm_tree(const char *path)
-{
-    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 int tsdb_blockw_open(const char *parent, struct tsdb_blockw **out)
 {
@@ -243,14 +219,14 @@ int tsdb_blockw_commit(struct tsdb_blockw *w, struct tsdb_block_meta *m)
         rc = tsdb_meta_write(w->tmp, m);
     if (!rc) {
         join(path, w->tmp, "chunks");
-        rc = fsync_path(path, true);
+        rc = cn_fsync_path(path, true);
     }
     if (!rc)
-        rc = fsync_path(w->tmp, true);
+        rc = cn_fsync_path(w->tmp, true);
     if (!rc && rename(w->tmp, w->final))
         rc = -errno;
     if (!rc)
-        rc = fsync_path(w->parent, true);
+        rc = cn_fsync_path(w->parent, true);
     if (rc)
         tsdb_blockw_abort(w);
     else
@@ -264,7 +240,7 @@ void tsdb_blockw_abort(struct tsdb_blockw *w)
         return;
     tsdb_chunk_writer_close(w->cw);
     tsdb_index_writer_close(w->iw);
-    rm_tree(w->tmp);
+    cn_remove_all(w->tmp);
     free(w);
 }
 

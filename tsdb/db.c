@@ -36,9 +36,10 @@
  * files are unlinked at once; the mappings stay valid) is closed when the
  * last query lets go.
  *
- * Locks: wal_lock guards the WAL writer and the pending batch (one
- * appending thread; the lock orders it against the WAL cut of a
- * maintenance pass). blocks_lock guards the block list. maint_lock
+ * Locks: wal_lock guards the WAL writer (a commit against the WAL cut of
+ * a maintenance pass). The pending batch and the encoding buffer belong to
+ * the one appending thread and take no lock, so an append costs no mutex
+ * beyond the head's. blocks_lock guards the block list. maint_lock
  * serialises maintenance passes; thread_lock with cond drives the thread.
  * Counters are atomics.
  */
@@ -86,6 +87,7 @@ struct tsdb_db {
     pthread_mutex_t wal_lock;
     struct tsdb_wal *wal; /* NULL: failed or read-only */
     int wal_err;          /* the error that closed it, 0 when open */
+    /* The batch since the last commit: the appending thread's. */
     struct pending_series pser;
     struct tsdb_ref_sample *psmp;
     size_t npsmp, psmp_cap;
@@ -635,7 +637,8 @@ static int enc_samples(const void *v, size_t n, uint8_t *buf, size_t cap, size_t
 
 /* Adds one series to the pending series record. A series record is a type
  * byte followed by independent entries, so entries encoded one at a time
- * are concatenated after the first one's type byte. Caller holds wal_lock. */
+ * are concatenated after the first one's type byte. The appending thread's
+ * (or the open's, during replay). */
 static int pending_series_add(struct tsdb_db *db, uint64_t ref, const struct tsdb_labels *ls)
 {
     struct tsdb_ref_series rs = {ref, *ls};
@@ -661,13 +664,8 @@ int tsdb_db_append(struct tsdb_db *db, const struct tsdb_labels *ls, int64_t t, 
     int rc = tsdb_head_create_series(db->head, ls, 0, &r);
     if (rc < 0)
         return rc;
-    if (rc == 1) {
-        pthread_mutex_lock(&db->wal_lock);
-        rc = pending_series_add(db, r, ls);
-        pthread_mutex_unlock(&db->wal_lock);
-        if (rc)
-            return rc;
-    }
+    if (rc == 1 && (rc = pending_series_add(db, r, ls)))
+        return rc;
     if (ref)
         *ref = r;
     return tsdb_db_append_ref(db, r, t, v);
@@ -680,11 +678,9 @@ int tsdb_db_append_ref(struct tsdb_db *db, uint64_t ref, int64_t t, double v)
     int rc = tsdb_head_append_ref(db->head, ref, t, v);
     if (rc)
         return rc;
-    pthread_mutex_lock(&db->wal_lock);
     rc = cn_array_grow((void **)&db->psmp, &db->psmp_cap, db->npsmp + 1, sizeof(*db->psmp), 256);
     if (!rc)
         db->psmp[db->npsmp++] = (struct tsdb_ref_sample){ref, t, v};
-    pthread_mutex_unlock(&db->wal_lock);
     return rc;
 }
 
