@@ -19,7 +19,7 @@ DEB_PACKAGES := build-essential cmake pkg-config clang clang-format libclang-rt-
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build run test fuzz format format-check bench bench-tsdb clean
+.PHONY: all deps build run test fuzz format format-check bench bench-tsdb bench-promql clean
 
 all: build
 
@@ -71,6 +71,10 @@ bench: build
 
 bench-tsdb: build
 	bash bench/tsdb_compare.sh ./$(BUILD)
+
+bench-promql: build
+	cmake --build $(BUILD) --target bench_promql_data
+	bash bench/promql_compare.sh ./$(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD)
