@@ -374,7 +374,8 @@ int pql_eval_aggregate(struct pql_ev *ev, const struct promql_expr *e, struct pr
     c.grouping = cn_calloc(ng + 1, sizeof(char *));
     if (!c.grouping)
         return pql_nomem(ev);
-    memcpy(c.grouping, e->agg.grouping, ng * sizeof(char *));
+    if (ng)
+        memcpy(c.grouping, e->agg.grouping, ng * sizeof(char *));
     c.ngrouping = ng;
     /* count_values by (...) also groups by its value label. */
     if (cv && !e->agg.without)

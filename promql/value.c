@@ -131,7 +131,7 @@ void pql_lbuilder_reset(struct pql_lbuilder *b, const struct promql_labels *base
 {
     b->n = 0;
     b->failed = false;
-    if (!base)
+    if (!base || !base->n)
         return;
     if (cn_array_grow((void **)&b->v, &b->cap, base->n, sizeof(b->v[0]), 16) < 0) {
         b->failed = true;
