@@ -670,7 +670,15 @@ struct call_ctx {
     const struct promql_expr *e;
     struct promql_farg *args;
     struct pql_lbuilder lb;
+    struct pql_fstate state;
 };
+
+static void fstate_free(struct pql_fstate *st)
+{
+    if (st->p && st->free_fn)
+        st->free_fn(st->p);
+    st->p = NULL;
+}
 
 static int run_impl(struct pql_ev *ev, struct promql_fcall *fc)
 {
@@ -702,8 +710,13 @@ static int step_call(struct pql_ev *ev, void *vctx, int64_t ts, struct promql_ve
         else
             c->args[i].vec = &in[i];
     }
-    struct promql_fcall fc = {
-        .node = e, .ts = ts, .args = c->args, .nargs = e->call.nargs, .out = out, .lb = &c->lb};
+    struct promql_fcall fc = {.node = e,
+                              .ts = ts,
+                              .args = c->args,
+                              .nargs = e->call.nargs,
+                              .out = out,
+                              .lb = &c->lb,
+                              .state = &c->state};
     return run_impl(ev, &fc);
 }
 
@@ -730,8 +743,13 @@ static int step_timestamp(struct pql_ev *ev, void *vctx, int64_t ts, struct prom
     }
     if (!rc) {
         c->args[0] = (struct promql_farg){.vec = &vec};
-        struct promql_fcall fc = {
-            .node = c->e, .ts = ts, .args = c->args, .nargs = 1, .out = out, .lb = &c->lb};
+        struct promql_fcall fc = {.node = c->e,
+                                  .ts = ts,
+                                  .args = c->args,
+                                  .nargs = 1,
+                                  .out = out,
+                                  .lb = &c->lb,
+                                  .state = &c->state};
         rc = run_impl(ev, &fc);
     }
     pql_vector_free(&vec);
@@ -796,6 +814,7 @@ static int eval_call_matrix(struct pql_ev *ev, const struct promql_expr *e, size
     struct range_arg ra = {0};
     struct promql_vector res = {0};
     struct pql_lbuilder lb = {0};
+    struct pql_fstate state = {0};
     int rc = 0;
     bool absent = !strcmp(e->call.func->name, "absent_over_time");
     bool keep_name = !strcmp(e->call.func->name, "last_over_time");
@@ -853,7 +872,8 @@ static int eval_call_matrix(struct pql_ev *ev, const struct promql_expr *e, size
                                       .args = fargs,
                                       .nargs = nargs,
                                       .out = &res,
-                                      .lb = &lb};
+                                      .lb = &lb,
+                                      .state = &state};
             if ((rc = run_impl(ev, &fc)))
                 goto out_series;
             if (res.n) {
@@ -939,6 +959,7 @@ out:
     free(fargs);
     pql_vector_free(&res);
     pql_lbuilder_free(&lb);
+    fstate_free(&state);
     return rc;
 }
 
@@ -961,6 +982,7 @@ static int eval_call(struct pql_ev *ev, const struct promql_expr *e, struct prom
         rc = pql_range_eval(ev, e->call.args, e->call.nargs, NULL, step_call, &c, out);
     free(c.args);
     pql_lbuilder_free(&c.lb);
+    fstate_free(&c.state);
     return rc;
 }
 

@@ -959,6 +959,12 @@ static void replace_re_free(struct replace_re *r)
     pcre2_code_free(r->re);
 }
 
+static void replace_re_destroy(void *p)
+{
+    replace_re_free(p);
+    free(p);
+}
+
 #define REPLACE_MATCH_LIMIT 1000000
 
 /* 0, -EINVAL (a pattern Go refuses) or -ENOMEM. */
@@ -1109,12 +1115,26 @@ static int fn_label_replace(struct promql_fcall *c)
     const struct promql_vector *vec = c->args[0].vec;
     const char *dst = c->args[1].str, *repl = c->args[2].str, *src = c->args[3].str,
                *regex = c->args[4].str;
-    struct replace_re r = {0};
-    int rc = replace_re_compile(&r, regex);
-    if (rc == -EINVAL)
-        rc = exec_error(c, "invalid regular expression in label_replace(): %s", regex);
-    else if (!rc && !valid_label_name(dst))
-        rc = exec_error(c, "invalid destination label name in label_replace(): %s", dst);
+    /* The regex is compiled at the first step and kept for the others. */
+    struct replace_re *r = c->state->p;
+    int rc = 0;
+    if (!r) {
+        r = cn_calloc(1, sizeof(*r));
+        if (!r)
+            return -ENOMEM;
+        rc = replace_re_compile(r, regex);
+        if (rc) {
+            replace_re_free(r);
+            free(r);
+            if (rc == -EINVAL)
+                return exec_error(c, "invalid regular expression in label_replace(): %s", regex);
+            return rc;
+        }
+        c->state->p = r;
+        c->state->free_fn = replace_re_destroy;
+    }
+    if (!valid_label_name(dst))
+        return exec_error(c, "invalid destination label name in label_replace(): %s", dst);
     struct cn_buf res;
     cn_buf_init(&res);
     for (size_t i = 0; !rc && i < vec->n; i++) {
@@ -1122,7 +1142,7 @@ static int fn_label_replace(struct promql_fcall *c)
         const char *val = pql_labels_get(ls, src);
         if (!val)
             val = "";
-        int m = pcre2_match(r.re, (PCRE2_SPTR)val, strlen(val), 0, 0, r.md, r.mctx);
+        int m = pcre2_match(r->re, (PCRE2_SPTR)val, strlen(val), 0, 0, r->md, r->mctx);
         if (m == PCRE2_ERROR_NOMEMORY) {
             rc = -ENOMEM;
             break;
@@ -1132,7 +1152,7 @@ static int fn_label_replace(struct promql_fcall *c)
             outls = pql_labels_ref(ls);
         } else {
             cn_buf_reset(&res);
-            rc = expand_template(&r, repl, val, &res);
+            rc = expand_template(r, repl, val, &res);
             const char *v = cn_buf_cstr(&res);
             if (rc || res.err || !v) {
                 rc = -ENOMEM;
@@ -1147,7 +1167,6 @@ static int fn_label_replace(struct promql_fcall *c)
         rc = pql_vector_push(c->out, outls, c->ts, vec->v[i].v);
     }
     cn_buf_free(&res);
-    replace_re_free(&r);
     return rc;
 }
 

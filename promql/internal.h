@@ -101,6 +101,12 @@ struct promql_farg {
     size_t npts;
     const struct promql_labels *labels;
 };
+/* State a function keeps across the steps of one call node (a compiled
+ * regex): set by the function, freed by the evaluator with free_fn. */
+struct pql_fstate {
+    void *p;
+    void (*free_fn)(void *p);
+};
 struct promql_fcall {
     const struct promql_expr *node; /* the PROMQL_NODE_CALL being evaluated */
     int64_t ts;                     /* the step's evaluation time, ms */
@@ -108,7 +114,8 @@ struct promql_fcall {
     const struct promql_farg *args; /* one per argument of the call */
     size_t nargs;
     struct promql_vector *out;
-    struct pql_lbuilder *lb; /* scratch builder owned by the evaluator */
+    struct pql_lbuilder *lb;  /* scratch builder owned by the evaluator */
+    struct pql_fstate *state; /* this call node's state; never NULL */
     char *err;
     size_t errcap;
 };

@@ -20,6 +20,7 @@
 struct fx {
     struct promql_vector out;
     struct pql_lbuilder lb;
+    struct pql_fstate state;
     char err[PROMQL_ERR_MSG_MAX];
 };
 
@@ -27,6 +28,9 @@ static void fx_free(struct fx *f)
 {
     pql_vector_free(&f->out);
     pql_lbuilder_free(&f->lb);
+    if (f->state.p)
+        f->state.free_fn(f->state.p);
+    f->state.p = NULL;
 }
 
 /* Calls function name at ts; a range argument's window is (ts-range_ms, ts]. */
@@ -45,6 +49,7 @@ static int call(struct fx *f, const char *name, const struct promql_expr *node, 
                              .nargs = nargs,
                              .out = &f->out,
                              .lb = &f->lb,
+                             .state = &f->state,
                              .err = f->err,
                              .errcap = sizeof(f->err)};
     return fn->impl(&c);
@@ -807,6 +812,10 @@ static int label_replace(struct fx *f, const struct promql_vector *in, const cha
                          const char *repl, const char *src, const char *re)
 {
     pql_vector_clear(&f->out);
+    /* Each call stands for another call node: no regex cached from the last. */
+    if (f->state.p)
+        f->state.free_fn(f->state.p);
+    f->state.p = NULL;
     struct promql_farg a[5] = {{.vec = in}, {.str = dst}, {.str = repl}, {.str = src}, {.str = re}};
     return call(f, "label_replace", NULL, 0, 0, a, 5);
 }
