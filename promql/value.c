@@ -423,60 +423,6 @@ void pql_lmap_free(struct pql_lmap *m)
     memset(m, 0, sizeof(*m));
 }
 
-/* ---- number formatting ------------------------------------------------------- */
-
-const char *promql_format_float(double v, char *buf, size_t cap)
-{
-    if (isnan(v)) {
-        snprintf(buf, cap, "NaN");
-        return buf;
-    }
-    if (isinf(v)) {
-        snprintf(buf, cap, v > 0 ? "+Inf" : "-Inf");
-        return buf;
-    }
-    /* The shortest %e form that reads back exactly gives the digits and the
-     * decimal exponent; lay them out without an exponent. */
-    char e[40];
-    for (int prec = 0; prec < 17; prec++) {
-        snprintf(e, sizeof(e), "%.*e", prec, v);
-        if (strtod(e, NULL) == v)
-            break;
-    }
-    char digits[24];
-    size_t nd = 0;
-    const char *p = e;
-    bool neg = *p == '-';
-    if (neg)
-        p++;
-    for (; *p && *p != 'e'; p++)
-        if (*p >= '0' && *p <= '9')
-            digits[nd++] = *p;
-    int exp10 = atoi(p + 1); /* value = d.ddd x 10^exp10 */
-    while (nd > 1 && digits[nd - 1] == '0')
-        nd--;
-    struct cn_buf b;
-    cn_buf_init(&b);
-    if (neg)
-        cn_buf_putc(&b, '-');
-    if (exp10 < 0) {
-        cn_buf_puts(&b, "0.");
-        for (int i = -1; i > exp10; i--)
-            cn_buf_putc(&b, '0');
-        cn_buf_append(&b, digits, nd);
-    } else {
-        for (int i = 0; i <= exp10 || (size_t)i < nd; i++) {
-            if (i == exp10 + 1)
-                cn_buf_putc(&b, '.');
-            cn_buf_putc(&b, (size_t)i < nd ? digits[i] : '0');
-        }
-    }
-    const char *s = cn_buf_cstr(&b);
-    snprintf(buf, cap, "%s", s ? s : "NaN");
-    cn_buf_free(&b);
-    return buf;
-}
-
 bool promql_label_name_valid(const char *s)
 {
     if (!s || !*s)
