@@ -115,9 +115,7 @@ static void big_sub(struct big *a, const struct big *b)
         a->n--;
 }
 
-/* The shortest digits of v > 0 (finite): digits[0..n) and the decimal
- * exponent k with v = 0.d1d2... x 10^k. */
-static int shortest_digits(double v, char *digits, int *kout)
+int promql_float_digits(double v, char digits[PROMQL_DIGITS_MAX], int *kout)
 {
     uint64_t bits;
     memcpy(&bits, &v, sizeof(bits));
@@ -246,9 +244,9 @@ const char *promql_format_float(double v, char *buf, size_t cap)
         buf[o] = 0;
         return buf;
     }
-    char digits[32];
+    char digits[PROMQL_DIGITS_MAX];
     int k;
-    int n = shortest_digits(v, digits, &k); /* v = 0.digits x 10^k */
+    int n = promql_float_digits(v, digits, &k); /* v = 0.digits x 10^k */
     if (k <= 0) {
         PUT('0');
         PUT('.');

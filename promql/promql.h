@@ -278,6 +278,13 @@ void promql_result_free(struct promql_result *r); /* contents; accepts NULL */
  * common range; longer values are cut at cap). Returns buf. */
 #define PROMQL_FLOAT_BUF 400
 const char *promql_format_float(double v, char *buf, size_t cap);
+/* The shortest digits of a finite v > 0 that read back as v (closest when
+ * several are as short), as Go's strconv finds them: n digits ('0'-'9', no
+ * trailing zero) into digits and the exponent k with v = 0.d1d2... x 10^k.
+ * Returns n (1..17). For other layouts than promql_format_float's, such as
+ * the API's exponent form of very small and very large values. */
+#define PROMQL_DIGITS_MAX 32
+int promql_float_digits(double v, char digits[PROMQL_DIGITS_MAX], int *k);
 /* Whether s is a valid label name ([a-zA-Z_][a-zA-Z0-9_]*). */
 bool promql_label_name_valid(const char *s);
 
