@@ -14,29 +14,18 @@ void promql_expr_free(struct promql_expr *e)
     if (!e)
         return;
     switch (e->kind) {
-    case PROMQL_NODE_NUMBER:
-        break;
-    case PROMQL_NODE_STRING:
-        free(e->string);
-        break;
+    case PROMQL_NODE_NUMBER: break;
+    case PROMQL_NODE_STRING: free(e->string); break;
     case PROMQL_NODE_VECTOR_SELECTOR:
         free(e->vs.name);
         for (size_t i = 0; i < e->vs.nmatchers; i++)
             tsdb_matcher_destroy(e->vs.matchers[i]);
         free(e->vs.matchers);
         break;
-    case PROMQL_NODE_MATRIX_SELECTOR:
-        promql_expr_free(e->ms.vs);
-        break;
-    case PROMQL_NODE_SUBQUERY:
-        promql_expr_free(e->sq.expr);
-        break;
-    case PROMQL_NODE_PAREN:
-        promql_expr_free(e->paren);
-        break;
-    case PROMQL_NODE_UNARY:
-        promql_expr_free(e->unary.expr);
-        break;
+    case PROMQL_NODE_MATRIX_SELECTOR: promql_expr_free(e->ms.vs); break;
+    case PROMQL_NODE_SUBQUERY: promql_expr_free(e->sq.expr); break;
+    case PROMQL_NODE_PAREN: promql_expr_free(e->paren); break;
+    case PROMQL_NODE_UNARY: promql_expr_free(e->unary.expr); break;
     case PROMQL_NODE_BINARY:
         promql_expr_free(e->binary.lhs);
         promql_expr_free(e->binary.rhs);
@@ -66,27 +55,20 @@ void promql_expr_free(struct promql_expr *e)
 enum promql_type promql_expr_type(const struct promql_expr *e)
 {
     switch (e->kind) {
-    case PROMQL_NODE_NUMBER:
-        return PROMQL_TYPE_SCALAR;
-    case PROMQL_NODE_STRING:
-        return PROMQL_TYPE_STRING;
+    case PROMQL_NODE_NUMBER: return PROMQL_TYPE_SCALAR;
+    case PROMQL_NODE_STRING: return PROMQL_TYPE_STRING;
     case PROMQL_NODE_VECTOR_SELECTOR:
-    case PROMQL_NODE_AGGREGATE:
-        return PROMQL_TYPE_VECTOR;
+    case PROMQL_NODE_AGGREGATE: return PROMQL_TYPE_VECTOR;
     case PROMQL_NODE_MATRIX_SELECTOR:
-    case PROMQL_NODE_SUBQUERY:
-        return PROMQL_TYPE_MATRIX;
-    case PROMQL_NODE_PAREN:
-        return promql_expr_type(e->paren);
-    case PROMQL_NODE_UNARY:
-        return promql_expr_type(e->unary.expr);
+    case PROMQL_NODE_SUBQUERY: return PROMQL_TYPE_MATRIX;
+    case PROMQL_NODE_PAREN: return promql_expr_type(e->paren);
+    case PROMQL_NODE_UNARY: return promql_expr_type(e->unary.expr);
     case PROMQL_NODE_BINARY:
         return promql_expr_type(e->binary.lhs) == PROMQL_TYPE_SCALAR &&
                        promql_expr_type(e->binary.rhs) == PROMQL_TYPE_SCALAR
                    ? PROMQL_TYPE_SCALAR
                    : PROMQL_TYPE_VECTOR;
-    case PROMQL_NODE_CALL:
-        return e->call.func->return_type;
+    case PROMQL_NODE_CALL: return e->call.func->return_type;
     }
     return PROMQL_TYPE_NONE;
 }

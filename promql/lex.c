@@ -39,7 +39,10 @@
 
 /* ---- characters ---------------------------------------------------------------- */
 
-uint32_t pql_utf8_decode(const unsigned char *s, size_t n, size_t *width)
+/* Decodes one UTF-8 character at s[0..n) as Go's utf8.DecodeRune does:
+ * sets *width (1 for an invalid byte) and returns the code point, or
+ * U+FFFD for an invalid encoding. n must be > 0. */
+static uint32_t utf8_decode(const unsigned char *s, size_t n, size_t *width)
 {
     unsigned char c = s[0];
     *width = 1;
@@ -173,7 +176,7 @@ void pql_quote(char *buf, size_t cap, const char *s, size_t n, size_t max_runes)
         if (max_runes && runes == max_runes)
             break;
         size_t w;
-        uint32_t r = pql_utf8_decode((const unsigned char *)s + i, n - i, &w);
+        uint32_t r = utf8_decode((const unsigned char *)s + i, n - i, &w);
         if (r == PQL_RUNE_ERROR && w == 1) {
             char tmp[8];
             int k = snprintf(tmp, sizeof(tmp), "\\x%02x", (unsigned char)s[i]);
@@ -252,8 +255,8 @@ static int32_t next(struct scan *s)
         s->width = 0;
         return PQL_EOF_RUNE;
     }
-    int32_t r = (int32_t)pql_utf8_decode((const unsigned char *)l->in + l->pos, l->len - l->pos,
-                                         &s->width);
+    int32_t r =
+        (int32_t)utf8_decode((const unsigned char *)l->in + l->pos, l->len - l->pos, &s->width);
     l->pos += s->width;
     return r;
 }
@@ -357,11 +360,22 @@ static void lex_string(struct scan *s, struct pql_token *t)
             int n = 0;
             uint32_t base = 0, max = 0;
             switch (ch) {
-            case 'a': case 'b': case 'f': case 'n': case 'r': case 't': case 'v': case '\\':
-                continue;
-            case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7':
-                n = 3, base = 8, max = 255;
-                break;
+            case 'a':
+            case 'b':
+            case 'f':
+            case 'n':
+            case 'r':
+            case 't':
+            case 'v':
+            case '\\': continue;
+            case '0':
+            case '1':
+            case '2':
+            case '3':
+            case '4':
+            case '5':
+            case '6':
+            case '7': n = 3, base = 8, max = 255; break;
             case 'x':
                 ch = next(s);
                 n = 2, base = 16, max = 255;
@@ -374,9 +388,7 @@ static void lex_string(struct scan *s, struct pql_token *t)
                 ch = next(s);
                 n = 8, base = 16, max = 0x10FFFF;
                 break;
-            case PQL_EOF_RUNE:
-                errorf(s, t, "escape sequence not terminated");
-                return;
+            case PQL_EOF_RUNE: errorf(s, t, "escape sequence not terminated"); return;
             default:
                 if (ch == l->string_open)
                     continue;
@@ -735,8 +747,7 @@ static bool lex_statements(struct scan *s, struct pql_token *t)
         emit(s, t, PQL_T_RIGHT_BRACKET);
         l->bracket_open = false;
         return true;
-    default:
-        break;
+    default: break;
     }
     if (is_space(r)) {
         skip_spaces(s);
@@ -944,8 +955,12 @@ static const struct {
     const char *unit;
     int64_t ms;
 } units[] = {
-    {"y", 365LL * 24 * 3600 * 1000}, {"w", 7LL * 24 * 3600 * 1000}, {"d", 24LL * 3600 * 1000},
-    {"h", 3600LL * 1000},            {"m", 60LL * 1000},            {"s", 1000},
+    {"y", 365LL * 24 * 3600 * 1000},
+    {"w", 7LL * 24 * 3600 * 1000},
+    {"d", 24LL * 3600 * 1000},
+    {"h", 3600LL * 1000},
+    {"m", 60LL * 1000},
+    {"s", 1000},
     {"ms", 1},
 };
 

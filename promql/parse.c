@@ -57,6 +57,8 @@ struct parser {
 /* ---- errors ------------------------------------------------------------------------ */
 
 static void verrf(struct parser *p, uint32_t start, uint32_t end, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+static void verrf(struct parser *p, uint32_t start, uint32_t end, const char *fmt, va_list ap)
 {
     if (p->rc)
         return;
@@ -111,18 +113,13 @@ static const struct pql_token *peek(struct parser *p)
     pql_lex_next(&p->lex, &p->tok);
     p->have_tok = true;
     switch (p->tok.type) {
-    case PQL_T_ERROR:
-        errf(p, p->tok.pos, (uint32_t)p->len, "%s", p->lex.err);
-        break;
+    case PQL_T_ERROR: errf(p, p->tok.pos, (uint32_t)p->len, "%s", p->lex.err); break;
     case PQL_T_RIGHT_BRACE:
     case PQL_T_RIGHT_PAREN:
     case PQL_T_RIGHT_BRACKET:
     case PQL_T_DURATION:
-    case PQL_T_NUMBER:
-        p->last_closing = p->tok.pos + p->tok.len;
-        break;
-    default:
-        break;
+    case PQL_T_NUMBER: p->last_closing = p->tok.pos + p->tok.len; break;
+    default: break;
     }
     return &p->tok;
 }
@@ -146,15 +143,15 @@ static void tok_desc(const struct parser *p, const struct pql_token *t, char *bu
     int n = (int)t->len;
     const char *kind = NULL;
     switch (t->type) {
-    case PQL_T_EOF:
-        snprintf(buf, cap, "end of input");
-        return;
+    case PQL_T_EOF: snprintf(buf, cap, "end of input"); return;
     case PQL_T_IDENTIFIER:
     case PQL_T_METRIC_IDENTIFIER: {
         char q[PROMQL_ERR_MSG_MAX / 2];
         pql_quote(q, sizeof(q), v, t->len, 0);
-        snprintf(buf, cap, "%s %s",
-                 t->type == PQL_T_IDENTIFIER ? "identifier" : "metric identifier", q);
+        /* A description longer than buf is cut: the message stays readable. */
+        int w = snprintf(buf, cap, "%s %s",
+                         t->type == PQL_T_IDENTIFIER ? "identifier" : "metric identifier", q);
+        (void)w;
         return;
     }
     case PQL_T_AT:
@@ -173,14 +170,12 @@ static void tok_desc(const struct parser *p, const struct pql_token *t, char *bu
     } else if (pql_tok_is_aggregator(t->type)) {
         snprintf(buf, cap, "<aggr:%.*s>", n, v);
     } else {
+        /* Longer than 10 bytes: the first 10 characters and "...". */
         char q[PROMQL_ERR_MSG_MAX / 2];
-        bool cut = false;
-        size_t runes = 0;
-        for (size_t i = 0; i < t->len; i++)
-            runes += ((unsigned char)v[i] & 0xC0) != 0x80;
-        cut = runes > 10;
+        bool cut = t->len > 10;
         pql_quote(q, sizeof(q), v, t->len, cut ? 10 : 0);
-        snprintf(buf, cap, "%s%s%s", kind ? kind : "", q, cut ? "..." : "");
+        int w = snprintf(buf, cap, "%s%s%s", kind ? kind : "", q, cut ? "..." : "");
+        (void)w; /* cut when longer than buf, as above */
     }
 }
 
@@ -220,10 +215,8 @@ static bool is_metric_identifier(enum pql_tok t)
     case PQL_T_OFFSET:
     case PQL_T_WITHOUT:
     case PQL_T_START:
-    case PQL_T_END:
-        return true;
-    default:
-        return pql_tok_is_aggregator(t);
+    case PQL_T_END: return true;
+    default: return pql_tok_is_aggregator(t);
     }
 }
 
@@ -235,10 +228,8 @@ static bool is_maybe_label(enum pql_tok t)
     case PQL_T_GROUP_RIGHT:
     case PQL_T_IGNORING:
     case PQL_T_ON:
-    case PQL_T_ATAN2:
-        return true;
-    default:
-        return is_metric_identifier(t);
+    case PQL_T_ATAN2: return true;
+    default: return is_metric_identifier(t);
     }
 }
 
@@ -250,10 +241,8 @@ static bool starts_expr(enum pql_tok t)
     case PQL_T_LEFT_PAREN:
     case PQL_T_LEFT_BRACE:
     case PQL_T_ADD:
-    case PQL_T_SUB:
-        return true;
-    default:
-        return is_metric_identifier(t);
+    case PQL_T_SUB: return true;
+    default: return is_metric_identifier(t);
     }
 }
 
@@ -431,9 +420,7 @@ static bool parse_label_matchers(struct parser *p, struct matchers *m, uint32_t 
         case PQL_T_NEQ: type = TSDB_MATCH_NEQ; break;
         case PQL_T_EQL_REGEX: type = TSDB_MATCH_RE; break;
         case PQL_T_NEQ_REGEX: type = TSDB_MATCH_NRE; break;
-        default:
-            unexpected(p, "label matching", "label matching operator");
-            return false;
+        default: unexpected(p, "label matching", "label matching operator"); return false;
         }
         consume(p);
         if (peek(p)->type != PQL_T_STRING) {
@@ -882,8 +869,7 @@ static bool parse_at(struct parser *p, struct promql_expr *e)
             return false;
         if (neg)
             ts = -ts;
-        if (isinf(ts) || isnan(ts) || ts >= 9223372036854775807.0 ||
-            ts <= -9223372036854775808.0) {
+        if (isinf(ts) || isnan(ts) || ts >= 9223372036854775807.0 || ts <= -9223372036854775808.0) {
             char num[400];
             if (isnan(ts))
                 snprintf(num, sizeof(num), "NaN");
@@ -998,9 +984,7 @@ static struct promql_expr *parse_postfix(struct parser *p, unsigned *h)
     struct promql_expr *e = parse_primary(p, h);
     while (e) {
         switch (peek(p)->type) {
-        case PQL_T_LEFT_BRACKET:
-            e = parse_range(p, e, h);
-            break;
+        case PQL_T_LEFT_BRACKET: e = parse_range(p, e, h); break;
         case PQL_T_OFFSET:
             if (!parse_offset(p, e)) {
                 promql_expr_free(e);
@@ -1013,8 +997,7 @@ static struct promql_expr *parse_postfix(struct parser *p, unsigned *h)
                 return NULL;
             }
             break;
-        default:
-            return e;
+        default: return e;
         }
     }
     return NULL;
@@ -1189,6 +1172,11 @@ static void expect_type(struct parser *p, struct promql_expr *e, enum promql_typ
              context, documented_type(t));
 }
 
+static bool is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
 static void check_binary(struct parser *p, struct promql_expr *e)
 {
     enum promql_type lt = check(p, e->binary.lhs);
@@ -1197,9 +1185,9 @@ static void check_binary(struct parser *p, struct promql_expr *e)
     /* The operator's position: from the end of lhs to the start of rhs,
      * without the surrounding white space. */
     uint32_t os = end_of(e->binary.lhs), oe = start_of(e->binary.rhs) - 1;
-    while (os < p->len && strchr(" \t\n\r", p->in[os]) && p->in[os])
+    while (os < p->len && is_ws(p->in[os]))
         os++;
-    while (oe > os && strchr(" \t\n\r", p->in[oe]) && p->in[oe])
+    while (oe > os && is_ws(p->in[oe]))
         oe--;
     const char *opname = promql_binop_name(op);
 
@@ -1226,6 +1214,8 @@ static void check_binary(struct parser *p, struct promql_expr *e)
     if (lt != PROMQL_TYPE_VECTOR || rt != PROMQL_TYPE_VECTOR) {
         if (e->binary.nmatch_labels > 0)
             errf(p, start_of(e), end_of(e), "vector matching only allowed between instant vectors");
+        /* Prometheus drops the vector matching of such an expression. */
+        e->binary.card = PROMQL_CARD_ONE_TO_ONE;
     } else if (promql_binop_is_set(op)) {
         if (e->binary.card == PROMQL_CARD_ONE_TO_MANY || e->binary.card == PROMQL_CARD_MANY_TO_ONE)
             errf(p, start_of(e), end_of(e), "no grouping allowed for \"%s\" operation", opname);
@@ -1233,8 +1223,8 @@ static void check_binary(struct parser *p, struct promql_expr *e)
             errf(p, start_of(e), end_of(e), "set operations must always be many-to-many");
     }
     if ((lt == PROMQL_TYPE_SCALAR || rt == PROMQL_TYPE_SCALAR) && promql_binop_is_set(op))
-        errf(p, start_of(e), end_of(e), "set operator \"%s\" not allowed in binary scalar expression",
-             opname);
+        errf(p, start_of(e), end_of(e),
+             "set operator \"%s\" not allowed in binary scalar expression", opname);
 }
 
 static void check_call(struct parser *p, struct promql_expr *e)
@@ -1276,8 +1266,9 @@ static void check_selector(struct parser *p, struct promql_expr *e)
         for (size_t i = 0; i + 1 < e->vs.nmatchers; i++) {
             const struct tsdb_matcher *m = e->vs.matchers[i];
             if (strcmp(tsdb_matcher_name(m), "__name__") == 0) {
-                errf(p, start_of(e), end_of(e), "metric name must not be set twice: \"%s\" or \"%s\"",
-                     e->vs.name, tsdb_matcher_value(m));
+                errf(p, start_of(e), end_of(e),
+                     "metric name must not be set twice: \"%s\" or \"%s\"", e->vs.name,
+                     tsdb_matcher_value(m));
                 return;
             }
         }
@@ -1303,15 +1294,9 @@ static enum promql_type check(struct parser *p, struct promql_expr *e)
         if (e->agg.op == PROMQL_AGG_COUNT_VALUES)
             expect_type(p, e->agg.param, PROMQL_TYPE_STRING, "aggregation parameter");
         break;
-    case PROMQL_NODE_BINARY:
-        check_binary(p, e);
-        break;
-    case PROMQL_NODE_CALL:
-        check_call(p, e);
-        break;
-    case PROMQL_NODE_PAREN:
-        check(p, e->paren);
-        break;
+    case PROMQL_NODE_BINARY: check_binary(p, e); break;
+    case PROMQL_NODE_CALL: check_call(p, e); break;
+    case PROMQL_NODE_PAREN: check(p, e->paren); break;
     case PROMQL_NODE_UNARY: {
         enum promql_type it = check(p, e->unary.expr);
         if (it != PROMQL_TYPE_SCALAR && it != PROMQL_TYPE_VECTOR)
@@ -1324,19 +1309,15 @@ static enum promql_type check(struct parser *p, struct promql_expr *e)
     case PROMQL_NODE_SUBQUERY: {
         enum promql_type it = check(p, e->sq.expr);
         if (it != PROMQL_TYPE_VECTOR)
-            errf(p, start_of(e), end_of(e), "subquery is only allowed on instant vector, got %s instead",
+            errf(p, start_of(e), end_of(e),
+                 "subquery is only allowed on instant vector, got %s instead",
                  promql_type_name(it));
         break;
     }
-    case PROMQL_NODE_MATRIX_SELECTOR:
-        check(p, e->ms.vs);
-        break;
-    case PROMQL_NODE_VECTOR_SELECTOR:
-        check_selector(p, e);
-        break;
+    case PROMQL_NODE_MATRIX_SELECTOR: check(p, e->ms.vs); break;
+    case PROMQL_NODE_VECTOR_SELECTOR: check_selector(p, e); break;
     case PROMQL_NODE_NUMBER:
-    case PROMQL_NODE_STRING:
-        break;
+    case PROMQL_NODE_STRING: break;
     }
     return t;
 }

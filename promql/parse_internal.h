@@ -20,7 +20,6 @@
 enum pql_tok {
     PQL_T_EOF = 0,
     PQL_T_ERROR,
-    PQL_T_COMMENT,
     PQL_T_IDENTIFIER,
     PQL_T_METRIC_IDENTIFIER,
     PQL_T_NUMBER,
@@ -113,30 +112,27 @@ struct pql_lexer {
     bool want_duration; /* right after '[': a duration must follow */
     bool done;          /* EOF or an error was returned */
     char string_open;   /* quote of the string being scanned */
-    /* After a PQL_T_ERROR token: the message; l->start is its position. */
+    /* After a PQL_T_ERROR token: the message (the token is its position). */
     char err[PQL_LEX_ERR_MAX];
 };
 
 void pql_lex_init(struct pql_lexer *l, const char *in, size_t len);
-/* Scans the next token into *t. After EOF or an error every call gives EOF. */
+/* Scans the next token into *t, skipping white space and # comments.
+ * After EOF or an error every call gives EOF. */
 void pql_lex_next(struct pql_lexer *l, struct pql_token *t);
 
 /* True for [a-zA-Z_][a-zA-Z0-9_]* (Prometheus' isLabel). */
 bool pql_is_label(const char *s, size_t n);
 
-/* Decodes one UTF-8 character at s[0..n) as Go's utf8.DecodeRune does:
- * sets *width (1 for invalid bytes) and returns the code point, or 0xFFFD
- * for an invalid encoding. n must be > 0. */
-uint32_t pql_utf8_decode(const unsigned char *s, size_t n, size_t *width);
-
-/* Appends s[0..n) quoted as Go's %q (strconv.Quote) to buf (capacity cap,
+/* Writes s[0..n) quoted as Go's %q (strconv.Quote) to buf (capacity cap,
  * always NUL-terminated, truncated if short). max_runes > 0 quotes only
  * that many characters, as %.Nq does. */
 void pql_quote(char *buf, size_t cap, const char *s, size_t n, size_t max_runes);
 
 /* Unquotes a lexed string token (with its quotes): Go escapes in "..." and
  * '...', none in `...`. 0 with a malloc'd *out, -EINVAL with a reason in
- * err, or -ENOMEM. */
+ * err (a value holding a NUL byte, which C strings cannot carry), or
+ * -ENOMEM. */
 int pql_unquote(const char *s, size_t n, char **out, char *err, size_t errcap);
 
 /* Prometheus' number literal rules (strconv.ParseInt base 0, then
