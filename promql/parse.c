@@ -146,12 +146,10 @@ static void tok_desc(const struct parser *p, const struct pql_token *t, char *bu
     case PQL_T_EOF: snprintf(buf, cap, "end of input"); return;
     case PQL_T_IDENTIFIER:
     case PQL_T_METRIC_IDENTIFIER: {
-        char q[PROMQL_ERR_MSG_MAX / 2];
+        char q[PROMQL_ERR_MSG_MAX / 2 - 32]; /* leaves room for the words around it */
         pql_quote(q, sizeof(q), v, t->len, 0);
-        /* A description longer than buf is cut: the message stays readable. */
-        int w = snprintf(buf, cap, "%s %s",
-                         t->type == PQL_T_IDENTIFIER ? "identifier" : "metric identifier", q);
-        (void)w;
+        snprintf(buf, cap, "%s %s",
+                 t->type == PQL_T_IDENTIFIER ? "identifier" : "metric identifier", q);
         return;
     }
     case PQL_T_AT:
@@ -171,11 +169,10 @@ static void tok_desc(const struct parser *p, const struct pql_token *t, char *bu
         snprintf(buf, cap, "<aggr:%.*s>", n, v);
     } else {
         /* Longer than 10 bytes: the first 10 characters and "...". */
-        char q[PROMQL_ERR_MSG_MAX / 2];
+        char q[PROMQL_ERR_MSG_MAX / 2 - 16];
         bool cut = t->len > 10;
         pql_quote(q, sizeof(q), v, t->len, cut ? 10 : 0);
-        int w = snprintf(buf, cap, "%s%s%s", kind ? kind : "", q, cut ? "..." : "");
-        (void)w; /* cut when longer than buf, as above */
+        snprintf(buf, cap, "%s%s%s", kind ? kind : "", q, cut ? "..." : "");
     }
 }
 
