@@ -15,7 +15,7 @@ ARGS       ?=
 # Debian packages needed to build, test and compare against the real peers.
 DEB_PACKAGES := build-essential cmake pkg-config clang clang-format libclang-rt-14-dev \
 	libmicrohttpd-dev libyaml-dev zlib1g-dev libpcre2-dev libjansson-dev libcriterion-dev \
-	prometheus prometheus-node-exporter curl python3 wrk procps
+	libcurl4-openssl-dev prometheus prometheus-node-exporter curl python3 wrk procps
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -56,8 +56,9 @@ fuzz: deps
 		name=$$(basename $$f _fuzz); corpus=$$(mktemp -d); \
 		cp -r tests/fuzz/corpus/$$name/. $$corpus/ 2>/dev/null; \
 		echo "fuzzing $$name for $(FUZZ_SECONDS)s"; \
-		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $$corpus 2>&1 | tail -3 || exit 1; \
-		rm -rf $$corpus; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $$corpus >$$corpus.log 2>&1; rc=$$?; \
+		tail -3 $$corpus.log; rm -rf $$corpus $$corpus.log; \
+		[ $$rc -eq 0 ] || { echo "fuzzer $$name failed"; exit 1; }; \
 	done
 
 format:
