@@ -52,6 +52,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <float.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -442,7 +443,7 @@ static int sd_errf(struct sd_parser *p, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int n = snprintf(p->err, sizeof(p->err), "%zu: ", p->i + 1);
+    int n = snprintf(p->err, sizeof(p->err), "column %zu: ", p->i + 1);
     if (n < 0 || (size_t)n >= sizeof(p->err))
         n = 0;
     vsnprintf(p->err + n, sizeof(p->err) - (size_t)n, fmt, ap);
@@ -1103,7 +1104,6 @@ struct runner {
     struct tsdb_source src;
     struct promql_queryable q;
     size_t passed, failed;
-    bool file_errors;
 };
 
 static int queryable_open(void *ctx, int64_t mint, int64_t maxt, void **handle,
@@ -1135,9 +1135,11 @@ static int runner_clear(struct runner *r)
     return 0;
 }
 
+static void put_labels(struct cn_buf *b, const struct tsdb_label *v, size_t n);
+
 /* Appends a load's samples. As Prometheus' head does, labels with empty
- * values are dropped first. */
-static int run_load(struct runner *r, const struct cmd *c, char *err, size_t errcap)
+ * values are dropped first. On failure says why in why. */
+static int run_load(struct runner *r, const struct cmd *c, struct cn_buf *why)
 {
     for (size_t s = 0; s < c->nseries; s++) {
         const struct series_desc *d = &c->series[s];
@@ -1147,7 +1149,7 @@ static int run_load(struct runner *r, const struct cmd *c, char *err, size_t err
             if (!d->labels[i].value[0])
                 continue;
             if (n == sizeof(lv) / sizeof(lv[0])) {
-                snprintf(err, errcap, "too many labels");
+                cn_buf_puts(why, "too many labels");
                 return -EINVAL;
             }
             lv[n++] = d->labels[i];
@@ -1156,10 +1158,12 @@ static int run_load(struct runner *r, const struct cmd *c, char *err, size_t err
         for (size_t i = 0; i < d->nvals; i++) {
             if (d->vals[i].omitted)
                 continue;
-            int rc = tsdb_head_append(r->head, &ls, (int64_t)i * c->gap_ms, d->vals[i].v, NULL);
+            int64_t t = (int64_t)i * c->gap_ms;
+            int rc = tsdb_head_append(r->head, &ls, t, d->vals[i].v, NULL);
             if (rc) {
-                snprintf(err, errcap, "appending sample %zu of series %zu: %s", i + 1, s + 1,
-                         strerror(-rc));
+                cn_buf_printf(why, "appending the sample at %" PRId64 "ms to ", t);
+                put_labels(why, lv, n);
+                cn_buf_printf(why, ": %s", strerror(-rc));
                 return rc;
             }
         }
@@ -1401,8 +1405,11 @@ static bool run_query(struct runner *r, const struct cmd *c, const struct promql
     int rc = promql_exec_instant(r->engine, &r->q, e, t, NULL, &res, &err);
     if (rc) {
         promql_result_free(&res);
-        if (c->fail)
+        if (c->fail) {
+            if (r->verbose && why->len == 0) /* shown with the pass */
+                cn_buf_printf(why, "failed as expected: %s", err.msg);
             return true;
+        }
         cn_buf_printf(why, "error evaluating query: %s: %s", promql_error_kind_name(err.kind),
                       err.msg);
         return false;
@@ -1533,7 +1540,7 @@ out:
     if (!ok || r->verbose) {
         printf("%s:%d: %s %s instant at %s %s\n", file, c->line, ok ? "ok  " : "FAIL", mode, c->at,
                c->expr);
-        if (!ok)
+        if (!ok || why.len)
             printf("    %s\n", why.err ? "out of memory" : cn_buf_cstr(&why));
     }
     promql_expr_free(e);
@@ -1573,7 +1580,8 @@ static bool run_file(struct runner *r, const char *path)
     }
     bool file_ok = true;
     size_t evals = 0, passed = 0;
-    char err[256];
+    struct cn_buf err;
+    cn_buf_init(&err);
     if ((rc = runner_clear(r))) {
         printf("%s: cannot create a head: %s\n", path, strerror(-rc));
         file_ok = false;
@@ -1588,8 +1596,9 @@ static bool run_file(struct runner *r, const char *path)
             }
             break;
         case CMD_LOAD:
-            if (run_load(r, c, err, sizeof(err))) {
-                printf("%s:%d: load failed: %s\n", path, c->line, err);
+            if (run_load(r, c, &err)) {
+                printf("%s:%d: load failed: %s; the rest of the file is not run\n", path, c->line,
+                       cn_buf_cstr(&err));
                 file_ok = false;
             }
             break;
@@ -1605,6 +1614,7 @@ static bool run_file(struct runner *r, const char *path)
     r->failed += evals - passed;
     tsdb_head_destroy(r->head);
     r->head = NULL;
+    cn_buf_free(&err);
     script_free(&sc);
     cn_buf_free(&text);
     return file_ok;
