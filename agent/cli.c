@@ -7,9 +7,13 @@
  * the server keeps serving the last snapshot; SIGTERM and SIGINT shut down
  * cleanly. A reload with a bad file is logged and the running configuration
  * stays.
+ *
+ * The PromQL engine and the /api/v1 handlers are created once with the
+ * agent and live across reloads, like the TSDB they read.
  */
 #include "agent/agent.h"
 #include "agent/internal.h"
+#include "promql/promql.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -26,6 +30,7 @@ static void usage(FILE *out)
     fprintf(out, "usage: cairn <command> [<flags>]\n\n"
                  "Commands:\n"
                  "  agent     run the monitoring agent (see cairn agent --help)\n"
+                 "  query     PromQL queries against a running agent (see cairn query --help)\n"
                  "  tsdb      tools for a TSDB directory (see cairn tsdb --help)\n"
                  "  version   print the version\n");
 }
@@ -73,7 +78,18 @@ static int start_sched(const struct agent_config *cfg, struct agent_http_stats *
     return rc;
 }
 
-static void reload(struct agent_config *cfg, int argc, char **argv, struct agent_source *src,
+/* Records the outcome of a configuration (re)load for runtimeinfo. */
+static void config_loaded(struct agent_source *src, bool ok)
+{
+    pthread_mutex_lock(&src->lock);
+    src->config_ok = ok;
+    if (ok)
+        src->config_ms = cn_now_ms();
+    pthread_mutex_unlock(&src->lock);
+}
+
+/* Reloads the configuration; false when the running one stays. */
+static bool reload(struct agent_config *cfg, int argc, char **argv, struct agent_source *src,
                    struct agent_http_stats *stats, struct agent_store *store)
 {
     struct agent_config next;
@@ -82,14 +98,14 @@ static void reload(struct agent_config *cfg, int argc, char **argv, struct agent
         cn_log(CN_LOG_ERROR, "agent", "reload failed; keeping the running configuration", "err",
                err, NULL);
         agent_config_free(&next);
-        return;
+        return false;
     }
     if (check_collectors(&next)) {
         cn_log(CN_LOG_ERROR, "agent",
                "reload failed: a collector rejected its options; keeping the running configuration",
                NULL);
         agent_config_free(&next);
-        return;
+        return false;
     }
     if (strcmp(next.listen_address, cfg->listen_address) ||
         strcmp(next.telemetry_path, cfg->telemetry_path) || next.max_requests != cfg->max_requests)
@@ -97,6 +113,11 @@ static void reload(struct agent_config *cfg, int argc, char **argv, struct agent
     if (strcmp(next.storage_path, cfg->storage_path) || next.retention_ms != cfg->retention_ms ||
         next.retention_bytes != cfg->retention_bytes || next.block_ms != cfg->block_ms)
         cn_log(CN_LOG_WARN, "agent", "storage settings change only on restart", NULL);
+    if (next.query_lookback_ms != cfg->query_lookback_ms ||
+        next.query_timeout_ms != cfg->query_timeout_ms ||
+        next.query_max_samples != cfg->query_max_samples ||
+        next.query_max_concurrency != cfg->query_max_concurrency)
+        cn_log(CN_LOG_WARN, "agent", "query settings change only on restart", NULL);
     cn_log_setup(next.log_level, next.log_format);
     struct agent_sched *sched;
     int rc = start_sched(&next, stats, store, &sched);
@@ -104,7 +125,7 @@ static void reload(struct agent_config *cfg, int argc, char **argv, struct agent
         cn_log(CN_LOG_ERROR, "agent", "reload failed; keeping the running configuration", "err",
                strerror(-rc), NULL);
         agent_config_free(&next);
-        return;
+        return false;
     }
     pthread_mutex_lock(&src->lock);
     struct agent_sched *old = src->sched;
@@ -115,6 +136,7 @@ static void reload(struct agent_config *cfg, int argc, char **argv, struct agent
     *cfg = next;
     cn_log(CN_LOG_INFO, "agent", "configuration reloaded", "file",
            cfg->config_file ? cfg->config_file : "", NULL);
+    return true;
 }
 
 static int run_agent(int argc, char **argv)
@@ -172,12 +194,33 @@ static int run_agent(int argc, char **argv)
     struct agent_http_stats *stats = agent_http_stats_create();
     struct agent_source src = {.sched = NULL};
     pthread_mutex_init(&src.lock, NULL);
+    config_loaded(&src, true);
     struct agent_http *http = NULL;
     struct agent_store *store = NULL;
+    struct promql_engine *engine = NULL;
+    struct agent_api *api = NULL;
     int rc = stats ? agent_store_open(&cfg, &store, err, sizeof(err)) : -ENOMEM;
     if (rc) {
         cn_log(CN_LOG_ERROR, "agent", "cannot open the TSDB", "err", err[0] ? err : strerror(-rc),
                NULL);
+        status = 1;
+        goto out;
+    }
+    struct promql_engine_opts eo = {.lookback_ms = cfg.query_lookback_ms,
+                                    .timeout_ms = cfg.query_timeout_ms,
+                                    .max_samples = cfg.query_max_samples,
+                                    .max_concurrency = (int)cfg.query_max_concurrency};
+    rc = promql_engine_create(&eo, &engine);
+    if (!rc) {
+        struct agent_api_opts ao = {.store = store,
+                                    .engine = engine,
+                                    .source = &src,
+                                    .retention_ms = cfg.retention_ms,
+                                    .retention_bytes = cfg.retention_bytes};
+        rc = agent_api_create(&ao, &api);
+    }
+    if (rc) {
+        cn_log(CN_LOG_ERROR, "agent", "cannot start the query engine", "err", strerror(-rc), NULL);
         status = 1;
         goto out;
     }
@@ -191,7 +234,8 @@ static int run_agent(int argc, char **argv)
                                  .telemetry_path = cfg.telemetry_path,
                                  .max_requests = cfg.max_requests,
                                  .source = &src,
-                                 .stats = stats};
+                                 .stats = stats,
+                                 .api = api};
     rc = agent_http_start(&ho, &http, err, sizeof(err));
     if (rc) {
         cn_log(CN_LOG_ERROR, "agent", "cannot start the HTTP server", "err", err, NULL);
@@ -210,7 +254,7 @@ static int run_agent(int argc, char **argv)
             continue; /* EINTR */
         if (sig == SIGHUP) {
             cn_log(CN_LOG_INFO, "agent", "reloading configuration", NULL);
-            reload(&cfg, argc, argv, &src, stats, store);
+            config_loaded(&src, reload(&cfg, argc, argv, &src, stats, store));
             continue;
         }
         cn_log(CN_LOG_INFO, "agent", "shutting down", "signal",
@@ -218,7 +262,9 @@ static int run_agent(int argc, char **argv)
         break;
     }
 out:
-    agent_http_stop(http);
+    agent_http_stop(http); /* cancels and waits for running queries */
+    agent_api_destroy(api);
+    promql_engine_destroy(engine);
     agent_sched_destroy(src.sched);
     agent_store_close(store);
     pthread_mutex_destroy(&src.lock);
@@ -246,6 +292,8 @@ int agent_main(int argc, char **argv)
         return run_agent(argc - 1, argv + 1);
     if (!strcmp(cmd, "tsdb"))
         return agent_tsdb_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "query"))
+        return agent_query_main(argc - 1, argv + 1);
     fprintf(stderr, "cairn: error: unknown command \"%s\"\n", cmd);
     usage(stderr);
     return EXIT_USAGE;

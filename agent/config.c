@@ -30,6 +30,11 @@
 #define DEFAULT_STORAGE_PATH "data/"
 #define DEFAULT_RETENTION_MS (15 * 24 * 3600 * 1000LL)
 #define DEFAULT_BLOCK_MS (2 * 3600 * 1000LL)
+/* The PromQL engine's, as Prometheus' --query.* defaults. */
+#define DEFAULT_QUERY_LOOKBACK_MS (5 * 60 * 1000LL)
+#define DEFAULT_QUERY_TIMEOUT_MS (2 * 60 * 1000LL)
+#define DEFAULT_QUERY_MAX_SAMPLES 50000000L
+#define DEFAULT_QUERY_MAX_CONCURRENCY 20L
 
 static size_t count_builtins(void)
 {
@@ -66,6 +71,10 @@ static int config_defaults(struct agent_config *cfg)
     cfg->interval_ms = DEFAULT_INTERVAL_MS;
     cfg->retention_ms = DEFAULT_RETENTION_MS;
     cfg->block_ms = DEFAULT_BLOCK_MS;
+    cfg->query_lookback_ms = DEFAULT_QUERY_LOOKBACK_MS;
+    cfg->query_timeout_ms = DEFAULT_QUERY_TIMEOUT_MS;
+    cfg->query_max_samples = DEFAULT_QUERY_MAX_SAMPLES;
+    cfg->query_max_concurrency = DEFAULT_QUERY_MAX_CONCURRENCY;
     cfg->ncollectors = count_builtins();
     cfg->collectors = cn_calloc(cfg->ncollectors, sizeof(*cfg->collectors));
     if (!cfg->collectors)
@@ -195,6 +204,15 @@ static int check_timing(const struct agent_config *cfg, char *err, size_t errcap
     }
     if (!cfg->storage_path[0]) {
         snprintf(err, errcap, "%sthe storage path must not be empty", where);
+        return -EINVAL;
+    }
+    if (cfg->query_lookback_ms <= 0 || cfg->query_timeout_ms <= 0) {
+        snprintf(err, errcap, "%sthe query lookback delta and timeout must be positive", where);
+        return -EINVAL;
+    }
+    if (cfg->query_max_samples <= 0 || cfg->query_max_concurrency <= 0 ||
+        cfg->query_max_concurrency > INT32_MAX) {
+        snprintf(err, errcap, "%sthe query sample and concurrency limits must be positive", where);
         return -EINVAL;
     }
     return 0;
@@ -452,6 +470,32 @@ static int sec_storage(struct yctx *y, struct agent_config *cfg, const char *key
     return -ENOENT;
 }
 
+static int y_count(struct yctx *y, const yaml_node_t *v, const char *what, long *dst)
+{
+    int rc = 0;
+    const char *s = scalar(y, v, what, &rc);
+    int64_t n;
+    if (!s)
+        return rc;
+    if (cn_parse_i64(s, &n) || n <= 0)
+        return yerr(y, v, "%s: \"%s\" is not a positive integer", what, s);
+    *dst = (long)n;
+    return 0;
+}
+
+static int sec_query(struct yctx *y, struct agent_config *cfg, const char *key, yaml_node_t *v)
+{
+    if (!strcmp(key, "lookback_delta"))
+        return y_duration(y, v, "query.lookback_delta", &cfg->query_lookback_ms);
+    if (!strcmp(key, "timeout"))
+        return y_duration(y, v, "query.timeout", &cfg->query_timeout_ms);
+    if (!strcmp(key, "max_samples"))
+        return y_count(y, v, "query.max_samples", &cfg->query_max_samples);
+    if (!strcmp(key, "max_concurrency"))
+        return y_count(y, v, "query.max_concurrency", &cfg->query_max_concurrency);
+    return -ENOENT;
+}
+
 static int sec_top(struct yctx *y, struct agent_config *cfg, const char *key, yaml_node_t *v)
 {
     if (!strcmp(key, "web"))
@@ -466,6 +510,8 @@ static int sec_top(struct yctx *y, struct agent_config *cfg, const char *key, ya
         return each_key(y, cfg, v, "collectors", sec_collectors);
     if (!strcmp(key, "storage"))
         return each_key(y, cfg, v, "storage", sec_storage);
+    if (!strcmp(key, "query"))
+        return each_key(y, cfg, v, "query", sec_query);
     return -ENOENT;
 }
 
@@ -546,6 +592,14 @@ static const struct flag flags[] = {
      "Maximum bytes of blocks and WAL, units B KB MB GB TB PB EB; 0 = no limit (default 0)."},
     {"storage.tsdb.min-block-duration", F_DURATION, OFF(block_ms),
      "Length of the blocks cut from the head; larger ones come from compaction (default 2h)."},
+    {"query.lookback-delta", F_DURATION, OFF(query_lookback_ms),
+     "How far back a query looks for a series' latest sample (default 5m)."},
+    {"query.timeout", F_DURATION, OFF(query_timeout_ms),
+     "Maximum time a query may take before it is aborted (default 2m)."},
+    {"query.max-samples", F_LONG, OFF(query_max_samples),
+     "Maximum number of samples a query may hold in memory at once (default 50000000)."},
+    {"query.max-concurrency", F_LONG, OFF(query_max_concurrency),
+     "Maximum number of queries evaluated at once; more wait their turn (default 20)."},
     {"help", F_BOOL, OFF(show_help), "Show this help."},
     {"version", F_BOOL, OFF(show_version), "Show the version."},
 };

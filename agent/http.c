@@ -14,6 +14,14 @@
  * holding back others. --web.max-requests bounds concurrent /metrics
  * requests (503 past it), as node_exporter does.
  *
+ * /api/v1 (api.c) runs on worker threads: the handler decodes the
+ * parameters (query string and form-encoded POST body, kept per request
+ * from the raw URI that libmicrohttpd's URI callback sees), suspends the
+ * connection and starts a detached thread that builds the reply and
+ * resumes it. A query that takes minutes therefore never holds one of the
+ * two server threads that answer scrapes. Stopping the server cancels the
+ * running queries and waits for their threads before stopping the daemon.
+ *
  * The listening socket is created here (not by libmicrohttpd) so that
  * "host:port", ":port" (all addresses, IPv6 and IPv4) and "[v6]:port" all
  * work and port 0 picks a free port for tests.
@@ -25,6 +33,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +50,75 @@ struct agent_http {
     atomic_long in_flight;
     struct agent_source *source;
     struct agent_http_stats *stats;
+    struct agent_api *api; /* borrowed; may be NULL */
+
+    pthread_mutex_t lock;
+    pthread_cond_t idle; /* workers dropped to 0 */
+    long workers;        /* API worker threads running; under lock */
+    bool stopping;       /* under lock: no new workers */
 };
+
+/* Largest form-encoded POST body taken (Go's ParseForm limit). */
+#define MAX_FORM_BODY (10 << 20)
+
+enum request_state { REQ_NEW = 0, REQ_RUNNING, REQ_DONE };
+
+/*
+ * One request, from the URI callback to the completion callback. The API
+ * fields are filled when the request reaches /api/v1; the worker thread
+ * owns the request while state is REQ_RUNNING (the connection is
+ * suspended, so libmicrohttpd does not touch it).
+ */
+struct request {
+    bool seen; /* the access handler has had the headers */
+    char *uri; /* as received: path and query string, still escaped */
+    bool form; /* a form-encoded body is expected */
+    bool too_large;
+    struct cn_buf body;
+    atomic_int state;
+    struct agent_http *h;
+    struct MHD_Connection *conn;
+    char *method, *path; /* path below /api/v1 */
+    struct agent_params params;
+    struct agent_api_reply reply;
+};
+
+static void *request_start(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)conn;
+    struct request *rq = cn_calloc(1, sizeof(*rq));
+    if (!rq)
+        return NULL;
+    rq->uri = cn_strdup(uri);
+    if (!rq->uri) {
+        free(rq);
+        return NULL;
+    }
+    rq->h = cls;
+    cn_buf_init(&rq->body);
+    cn_buf_init(&rq->reply.body);
+    atomic_init(&rq->state, REQ_NEW);
+    return rq;
+}
+
+static void request_done(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    struct request *rq = *req_cls;
+    if (!rq)
+        return;
+    free(rq->uri);
+    free(rq->method);
+    free(rq->path);
+    cn_buf_free(&rq->body);
+    cn_buf_free(&rq->reply.body);
+    agent_params_free(&rq->params);
+    free(rq);
+    *req_cls = NULL;
+}
 
 /* ---- negotiation ------------------------------------------------------------- */
 
@@ -212,6 +289,118 @@ out:
     return ret;
 }
 
+/* ---- /api/v1 --------------------------------------------------------------------- */
+
+static bool is_api(const char *url)
+{
+    return !strncmp(url, "/api/v1/", 8);
+}
+
+/* The handler label of an API path for cairn_http_requests_total. */
+static const char *api_handler(const char *path)
+{
+    static const char *const known[] = {"/api/v1/query",       "/api/v1/query_range",
+                                        "/api/v1/series",      "/api/v1/labels",
+                                        "/api/v1/metadata",    "/api/v1/status/buildinfo",
+                                        "/api/v1/status/tsdb", "/api/v1/status/runtimeinfo"};
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (!strcmp(path, known[i] + 7))
+            return known[i];
+    size_t n = strlen(path);
+    if (!strncmp(path, "/label/", 7) && n > 14 && !strcmp(path + n - 7, "/values"))
+        return "/api/v1/label/:name/values";
+    return "other";
+}
+
+static enum MHD_Result send_api_reply(struct agent_http *h, struct MHD_Connection *conn,
+                                      struct request *rq)
+{
+    struct agent_api_reply *rp = &rq->reply;
+    if (rp->body.err)
+        return send_text(h, conn, api_handler(rq->path), MHD_HTTP_INTERNAL_SERVER_ERROR,
+                         "text/plain; charset=utf-8", "Out of memory.\n");
+    size_t len = 0;
+    char *data = cn_buf_steal(&rp->body, &len);
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        len, data ? data : (void *)"", data ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        free(data);
+        return MHD_NO;
+    }
+    if (rp->content_type)
+        MHD_add_response_header(r, "Content-Type", rp->content_type);
+    if (rp->allow)
+        MHD_add_response_header(r, "Allow", rp->allow);
+    /* CORS as Prometheus' default --web.cors.origin='.*' answers it. */
+    if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin")) {
+        MHD_add_response_header(r, "Access-Control-Allow-Headers",
+                                "Accept, Authorization, Content-Type, Origin");
+        MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+        MHD_add_response_header(r, "Access-Control-Expose-Headers", "Date");
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+    }
+    enum MHD_Result ret = MHD_queue_response(conn, rp->code, r);
+    MHD_destroy_response(r);
+    agent_http_stats_inc(h->stats, api_handler(rq->path), rp->code);
+    return ret;
+}
+
+static void *api_worker(void *arg)
+{
+    struct request *rq = arg;
+    struct agent_http *h = rq->h;
+    agent_api_serve(h->api, rq->method, rq->path, &rq->params, &rq->reply);
+    atomic_store(&rq->state, REQ_DONE);
+    MHD_resume_connection(rq->conn); /* rq belongs to libmicrohttpd again */
+    pthread_mutex_lock(&h->lock);
+    if (--h->workers == 0)
+        pthread_cond_broadcast(&h->idle);
+    pthread_mutex_unlock(&h->lock);
+    return NULL;
+}
+
+static enum MHD_Result serve_api(struct agent_http *h, struct MHD_Connection *conn,
+                                 struct request *rq, const char *url, const char *method)
+{
+    if (atomic_load(&rq->state) == REQ_DONE)
+        return send_api_reply(h, conn, rq);
+    if (!h->api)
+        return send_text(h, conn, "other", MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8",
+                         "404 page not found\n");
+    rq->method = cn_strdup(method);
+    rq->path = cn_strdup(url + 7);
+    if (!rq->method || !rq->path)
+        return MHD_NO;
+    if (rq->too_large)
+        snprintf(rq->params.err, sizeof(rq->params.err), "http: POST too large");
+    /* Go's r.Form: the body's parameters first, then the query string's. */
+    const char *qs = strchr(rq->uri, '?');
+    if ((rq->form && !rq->too_large && rq->body.len &&
+         agent_form_parse(&rq->params, rq->body.data, rq->body.len) == -ENOMEM) ||
+        (qs && agent_form_parse(&rq->params, qs + 1, strlen(qs + 1)) == -ENOMEM))
+        return MHD_NO;
+    pthread_mutex_lock(&h->lock);
+    bool stopping = h->stopping;
+    if (!stopping)
+        h->workers++;
+    pthread_mutex_unlock(&h->lock);
+    if (stopping)
+        return send_text(h, conn, api_handler(rq->path), MHD_HTTP_SERVICE_UNAVAILABLE,
+                         "text/plain; charset=utf-8", "Shutting down.\n");
+    rq->conn = conn;
+    atomic_store(&rq->state, REQ_RUNNING);
+    MHD_suspend_connection(conn);
+    pthread_attr_t attr;
+    pthread_t t;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&t, &attr, api_worker, rq);
+    pthread_attr_destroy(&attr);
+    if (rc)
+        api_worker(rq); /* no thread to be had: answer on this one */
+    return MHD_YES;
+}
+
 static const char landing_fmt[] =
     "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>cairn</title></head>\n"
     "<body>\n<h1>cairn</h1>\n<p>Per-node monitoring agent, version " CAIRN_VERSION ".</p>\n"
@@ -219,6 +408,8 @@ static const char landing_fmt[] =
     "<li><a href=\"%s\">%s</a>: metrics for Prometheus (text 0.0.4 or OpenMetrics)</li>\n"
     "<li><a href=\"/-/healthy\">/-/healthy</a>: liveness</li>\n"
     "<li><a href=\"/-/ready\">/-/ready</a>: readiness (after the first collection)</li>\n"
+    "<li><a href=\"/api/v1/status/buildinfo\">/api/v1</a>: the Prometheus HTTP API (PromQL "
+    "queries over the agent's history)</li>\n"
     "</ul>\n</body></html>\n";
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
@@ -226,17 +417,33 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                               size_t *upload_data_size, void **req_cls)
 {
     struct agent_http *h = cls;
+    struct request *rq = *req_cls;
     (void)version;
-    (void)upload_data;
-    /* First call per request: headers only. Any body is ignored (drained). */
-    if (!*req_cls) {
-        *req_cls = h;
+    if (!rq)
+        return MHD_NO; /* out of memory at the URI callback */
+    /* First call per request: headers only. A body is kept for a form
+     * POST to the API, drained otherwise. */
+    if (!rq->seen) {
+        rq->seen = true;
+        const char *ct =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+        rq->form = !strcmp(method, "POST") && is_api(url) && ct &&
+                   !strncasecmp(ct, "application/x-www-form-urlencoded", 33) &&
+                   (ct[33] == '\0' || ct[33] == ';' || ct[33] == ' ');
         return MHD_YES;
     }
     if (*upload_data_size) {
+        if (rq->form && !rq->too_large) {
+            if (rq->body.len + *upload_data_size > MAX_FORM_BODY)
+                rq->too_large = true;
+            else
+                cn_buf_append(&rq->body, upload_data, *upload_data_size);
+        }
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (is_api(url))
+        return serve_api(h, conn, rq, url, method);
     const char *handler;
     if (!strcmp(url, h->telemetry_path))
         handler = "/metrics";
@@ -365,6 +572,9 @@ int agent_http_start(const struct agent_http_opts *opts, struct agent_http **out
     if (!h)
         return -ENOMEM;
     h->fd = -1;
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_cond_init(&h->idle, NULL);
+    h->api = opts->api;
     h->source = opts->source;
     h->stats = opts->stats;
     h->max_requests = opts->max_requests;
@@ -377,11 +587,13 @@ int agent_http_start(const struct agent_http_opts *opts, struct agent_http **out
         return rc;
     }
     h->daemon = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle,
-        h, MHD_OPTION_LISTEN_SOCKET, h->fd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)2,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-        NULL, MHD_OPTION_END);
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+            MHD_ALLOW_SUSPEND_RESUME,
+        0, NULL, NULL, handle, h, MHD_OPTION_URI_LOG_CALLBACK, request_start, h,
+        MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL, MHD_OPTION_LISTEN_SOCKET, h->fd,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)2, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)32768, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
     if (!h->daemon) {
         snprintf(err, errcap, "cannot start the HTTP server on %s", opts->listen_address);
         agent_http_stop(h);
@@ -400,10 +612,22 @@ void agent_http_stop(struct agent_http *h)
 {
     if (!h)
         return;
-    if (h->daemon)
+    if (h->daemon) {
+        pthread_mutex_lock(&h->lock);
+        h->stopping = true;
+        pthread_mutex_unlock(&h->lock);
+        if (h->api)
+            agent_api_cancel_all(h->api);
+        pthread_mutex_lock(&h->lock);
+        while (h->workers)
+            pthread_cond_wait(&h->idle, &h->lock);
+        pthread_mutex_unlock(&h->lock);
         MHD_stop_daemon(h->daemon);
+    }
     if (h->fd >= 0)
         close(h->fd);
     free(h->telemetry_path);
+    pthread_cond_destroy(&h->idle);
+    pthread_mutex_destroy(&h->lock);
     free(h);
 }

@@ -53,6 +53,12 @@ struct agent_config {
     uint64_t retention_bytes; /* 0: no size limit */
     int64_t block_ms;         /* head block length */
 
+    /* The PromQL engine (--query.*); all positive. */
+    int64_t query_lookback_ms;
+    int64_t query_timeout_ms;
+    long query_max_samples;
+    long query_max_concurrency;
+
     size_t ncollectors; /* == number of built-in collectors */
     struct agent_collector_cfg *collectors;
 };
@@ -162,7 +168,116 @@ struct exp_snapshot *agent_sched_snapshot(struct agent_sched *s);
 struct agent_source {
     pthread_mutex_t lock;
     struct agent_sched *sched;
+    /* Whether the last (re)load of the configuration succeeded, and when
+     * the last successful one happened (ms), for
+     * /api/v1/status/runtimeinfo; set by `cairn agent`. */
+    bool config_ok;
+    int64_t config_ms;
 };
+
+/* ---- the Prometheus HTTP API (api.c) --------------------------------------- */
+
+/*
+ * Request parameters as Go's r.Form holds them: name/value pairs in order,
+ * a POST body's before the query string's, so the first value of a name is
+ * what Prometheus' r.FormValue() answers. Strings owned.
+ */
+struct agent_param {
+    char *name, *value;
+};
+struct agent_params {
+    struct agent_param *v;
+    size_t n, cap;
+    char err[160]; /* the first decoding problem (Go's words), or "" */
+};
+void agent_params_free(struct agent_params *p); /* contents; accepts NULL */
+/* The first value of name, or NULL. */
+const char *agent_params_get(const struct agent_params *p, const char *name);
+/*
+ * Decodes application/x-www-form-urlencoded text (a query string or a POST
+ * body; len bytes, no NUL needed) into p as Go's url.ParseQuery does: pairs
+ * split on '&', '+' is a space, %XX escapes, a pair without '=' has an
+ * empty value, empty pairs are skipped. A pair with a bad escape or a ';'
+ * is skipped too, and the first such problem is described in p->err in
+ * Go's words (`invalid URL escape "%zz"`). 0 (also after such problems:
+ * Prometheus' handlers mostly ignore them) or -ENOMEM.
+ */
+int agent_form_parse(struct agent_params *p, const char *s, size_t len);
+
+/*
+ * A time parameter as Prometheus' parseTime takes it: Unix seconds as a
+ * float ("1700000000.123", rounded to ms) or RFC 3339 with optional
+ * fractional seconds and a zone ("2023-11-14T22:13:20.5+01:00"), or the
+ * API's own formatted minimum and maximum time. 0 and *ms, or -EINVAL.
+ */
+int agent_parse_time(const char *s, int64_t *ms);
+/* The API's defaults for an absent start and end (Prometheus' minTime,
+ * maxTime in ms). */
+#define AGENT_API_MIN_TIME (-9223309901257974000LL)
+#define AGENT_API_MAX_TIME 9223309901257974999LL
+/*
+ * A duration parameter as Prometheus' parseDuration takes it: float
+ * seconds ("15", "0.5") or a Prometheus duration ("1m30s"). 0 and *ns;
+ * -ERANGE when float seconds overflow int64 nanoseconds; -EINVAL.
+ */
+int agent_parse_duration(const char *s, int64_t *ns);
+
+/* Appends s as a JSON string the way Go's encoding/json writes it
+ * (HTML-safe: <, >, & as \u003c ...; invalid UTF-8 as \ufffd). */
+void agent_json_string(struct cn_buf *b, const char *s);
+/* Appends a timestamp in ms as the API writes those of vectors and
+ * matrices: seconds and, unless whole, three decimals ("1700000000.123",
+ * "-0.500", "12"). */
+void agent_json_timestamp(struct cn_buf *b, int64_t ms);
+/* Go's strconv.FormatFloat(v, 'f', -1, 64) ("0.1", "1e+21" written out in
+ * full, "NaN", "+Inf", "-Inf"), as scalars are written. buf >= 400 bytes;
+ * returns the length. */
+#define AGENT_FLOAT_BUF 400
+size_t agent_format_float(char *buf, double v);
+/* A sample value as Prometheus writes vector and matrix values: as above,
+ * but in exponent form ('e', "1e-07", "1.5e+21") below 1e-6 and from 1e21
+ * (absolute). buf >= AGENT_FLOAT_BUF bytes; returns the length. */
+size_t agent_format_sample(char *buf, double v);
+/* Appends the "data" of a query answer: {"resultType":...,"result":...}. */
+struct promql_result;
+void agent_json_result(struct cn_buf *b, const struct promql_result *r);
+
+/*
+ * The API: Prometheus 2.42's /api/v1 query, metadata and status endpoints
+ * over the agent's TSDB and PromQL engine (see api.c, docs/api.md). One
+ * object for the agent's life; every function may be called from several
+ * threads at once.
+ */
+struct agent_api;
+struct promql_engine;
+struct agent_api_opts {
+    struct agent_store *store;    /* borrowed */
+    struct promql_engine *engine; /* borrowed */
+    struct agent_source *source;  /* borrowed: snapshot (metadata), config state */
+    int64_t retention_ms;         /* for runtimeinfo's storageRetention */
+    uint64_t retention_bytes;
+};
+int agent_api_create(const struct agent_api_opts *opts, struct agent_api **out);
+/* Stops the deadline watcher; no request may be running. Accepts NULL. */
+void agent_api_destroy(struct agent_api *a);
+/* Cancels every running query and every later one (shutdown). */
+void agent_api_cancel_all(struct agent_api *a);
+
+/* One answer: status code, body and the headers that go with it. */
+struct agent_api_reply {
+    unsigned code;
+    const char *content_type; /* static; NULL without a body (204) */
+    const char *allow;        /* static; the methods a 405 allows, else NULL */
+    struct cn_buf body;       /* owned by the caller, who initialised it */
+};
+/*
+ * Answers one request to /api/v1<path> (path starts with '/') with the
+ * given method and parameters, blocking while a query runs. Everything
+ * Prometheus' API answers with a JSON document gets one; an unknown path
+ * gets 404 and a wrong method 405 as plain text.
+ */
+void agent_api_serve(struct agent_api *a, const char *method, const char *path,
+                     const struct agent_params *params, struct agent_api_reply *reply);
 
 /* ---- HTTP server (http.c) ------------------------------------------------- */
 
@@ -174,6 +289,7 @@ struct agent_http_opts {
     long max_requests;          /* concurrent /metrics requests; 0 = unlimited */
     struct agent_source *source;
     struct agent_http_stats *stats;
+    struct agent_api *api; /* borrowed; NULL: /api/v1 answers 404 */
 };
 
 /* Starts serving. On failure returns a negative errno and writes why into
@@ -188,6 +304,11 @@ void agent_http_stop(struct agent_http *h); /* accepts NULL */
 enum exp_format agent_negotiate_format(const char *accept);
 /* Whether an Accept-Encoding header allows gzip. */
 bool agent_accepts_gzip(const char *accept_encoding);
+
+/* ---- cairn query (query_cli.c) ---------------------------------------------- */
+
+/* Runs `cairn query ...`; argv[0] is "query". Returns the exit status. */
+int agent_query_main(int argc, char **argv);
 
 /* ---- cairn tsdb (tsdb_cli.c) ----------------------------------------------- */
 

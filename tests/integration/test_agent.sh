@@ -100,19 +100,19 @@ pass "--config.check accepts a good file and rejects bad ones with file:line:col
 # ---- SIGHUP reload and SIGTERM -----------------------------------------------------
 printf 'collectors:\n  disable_defaults: true\n  loadavg: true\n' >"$WORK/reload.yml"
 start_cairn reload --config.file="$WORK/reload.yml" --collector.interval=1s
-curl -sf "http://127.0.0.1:$CAIRN_PORT/metrics" | grep -q 'node_scrape_collector_success{collector="uname"}' && fail "uname enabled before reload"
+curl -sf "http://127.0.0.1:$CAIRN_PORT/metrics" | grep 'node_scrape_collector_success{collector="uname"}' >/dev/null && fail "uname enabled before reload"
 printf 'collectors:\n  disable_defaults: true\n  loadavg: true\n  uname: true\n' >"$WORK/reload.yml"
 kill -HUP "$CAIRN_PID"
 for i in $(seq 1 50); do
-    curl -sf "http://127.0.0.1:$CAIRN_PORT/metrics" | grep -q 'node_scrape_collector_success{collector="uname"} 1' && break
+    curl -sf "http://127.0.0.1:$CAIRN_PORT/metrics" | grep 'node_scrape_collector_success{collector="uname"} 1' >/dev/null && break
     sleep 0.1
 done
-curl -sf "http://127.0.0.1:$CAIRN_PORT/metrics" | grep -q 'node_scrape_collector_success{collector="uname"} 1' || fail "reload did not enable uname"
+curl -sf "http://127.0.0.1:$CAIRN_PORT/metrics" | grep 'node_scrape_collector_success{collector="uname"} 1' >/dev/null || fail "reload did not enable uname"
 printf 'collectors:\n  nonsense: [\n' >"$WORK/reload.yml"
 kill -HUP "$CAIRN_PID"
 sleep 0.5
 grep -q 'reload failed' "$WORK/reload.log" || fail "bad reload not logged"
-curl -sf "http://127.0.0.1:$CAIRN_PORT/metrics" | grep -q 'node_scrape_collector_success{collector="uname"} 1' || fail "bad reload lost the running configuration"
+curl -sf "http://127.0.0.1:$CAIRN_PORT/metrics" | grep 'node_scrape_collector_success{collector="uname"} 1' >/dev/null || fail "bad reload lost the running configuration"
 kill -TERM "$CAIRN_PID"
 for i in $(seq 1 50); do kill -0 "$CAIRN_PID" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$CAIRN_PID" 2>/dev/null && fail "agent did not stop on SIGTERM"

@@ -254,3 +254,50 @@ Test(agent_config, boolean_collector_options)
     cr_assert_str_eq(err, "unknown long flag '--no-collector.vmstat.fields'");
     agent_config_free(&cfg);
 }
+
+Test(agent_config, query_engine_settings)
+{
+    struct agent_config cfg;
+    char err[256] = "";
+    cr_assert_eq(load(&cfg, err, sizeof(err), 0, NULL), 0, "%s", err);
+    cr_assert_eq(cfg.query_lookback_ms, 300000);
+    cr_assert_eq(cfg.query_timeout_ms, 120000);
+    cr_assert_eq(cfg.query_max_samples, 50000000);
+    cr_assert_eq(cfg.query_max_concurrency, 20);
+    agent_config_free(&cfg);
+
+    const char *argv[] = {"--query.lookback-delta=1m", "--query.timeout", "30s",
+                          "--query.max-samples=1000", "--query.max-concurrency=2"};
+    cr_assert_eq(load(&cfg, err, sizeof(err), 5, argv), 0, "%s", err);
+    cr_assert_eq(cfg.query_lookback_ms, 60000);
+    cr_assert_eq(cfg.query_timeout_ms, 30000);
+    cr_assert_eq(cfg.query_max_samples, 1000);
+    cr_assert_eq(cfg.query_max_concurrency, 2);
+    agent_config_free(&cfg);
+
+    cr_assert_eq(yaml(&cfg, err, sizeof(err),
+                      "query:\n  lookback_delta: 10m\n  timeout: 1m\n  max_samples: 5\n"
+                      "  max_concurrency: 3\n"),
+                 0, "%s", err);
+    cr_assert_eq(cfg.query_lookback_ms, 600000);
+    cr_assert_eq(cfg.query_timeout_ms, 60000);
+    cr_assert_eq(cfg.query_max_samples, 5);
+    cr_assert_eq(cfg.query_max_concurrency, 3);
+    agent_config_free(&cfg);
+
+    cr_assert_eq(yaml(&cfg, err, sizeof(err), "query:\n  max_concurrency: 0\n"), -EINVAL);
+    cr_assert_str_eq(err, "test.yml:2:20: query.max_concurrency: \"0\" is not a positive integer");
+    agent_config_free(&cfg);
+    cr_assert_eq(yaml(&cfg, err, sizeof(err), "query:\n  timeout: soon\n"), -EINVAL);
+    cr_assert_str_eq(
+        err, "test.yml:2:12: query.timeout: \"soon\" is not a duration (e.g. 15s, 1m, 500ms)");
+    agent_config_free(&cfg);
+    const char *zero[] = {"--query.timeout=0s"};
+    cr_assert_eq(load(&cfg, err, sizeof(err), 1, zero), -EINVAL);
+    cr_assert_str_eq(err, "the query lookback delta and timeout must be positive");
+    agent_config_free(&cfg);
+    const char *none[] = {"--query.max-samples=0"};
+    cr_assert_eq(load(&cfg, err, sizeof(err), 1, none), -EINVAL);
+    cr_assert_str_eq(err, "the query sample and concurrency limits must be positive");
+    agent_config_free(&cfg);
+}
