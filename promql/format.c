@@ -115,6 +115,61 @@ static void big_sub(struct big *a, const struct big *b)
         a->n--;
 }
 
+typedef unsigned __int128 u128;
+
+/* Emits the digits from the scaled state (r, s, m-, m+ as in the big-integer
+ * version below) with 128-bit integers: exact for 1e-15 <= v < 1e17, where
+ * no quantity passes 2^112 (s <= 2^108 after scaling, r < s, and m+ grows
+ * by at most 10^17 over the digits). Most sample values are in that range,
+ * and this is an order of magnitude faster than the limbs. */
+static int digits_u128(u128 r, u128 s, u128 mminus, u128 mplus, bool even, char *digits)
+{
+    int n = 0;
+    for (;;) {
+        r *= 10;
+        mminus *= 10;
+        mplus *= 10;
+        int d = (int)(r / s);
+        r -= (u128)d * s;
+        bool low = r < mminus || (even && r == mminus);
+        bool high = r + mplus > s || (even && r + mplus == s);
+        if (!low && !high) {
+            digits[n++] = (char)('0' + d);
+            continue;
+        }
+        if (low && high) {
+            if (2 * r > s || (2 * r == s && (d & 1)))
+                d++;
+        } else if (high) {
+            d++;
+        }
+        digits[n++] = (char)('0' + d);
+        return n;
+    }
+}
+
+static const u128 pow10_u128[] = {
+    1,
+    10,
+    100,
+    1000,
+    10000,
+    100000,
+    1000000,
+    10000000,
+    100000000,
+    1000000000,
+    10000000000ULL,
+    100000000000ULL,
+    1000000000000ULL,
+    10000000000000ULL,
+    100000000000000ULL,
+    1000000000000000ULL,
+    10000000000000000ULL,
+    100000000000000000ULL,
+    1000000000000000000ULL,
+};
+
 int promql_float_digits(double v, char digits[PROMQL_DIGITS_MAX], int *kout)
 {
     uint64_t bits;
@@ -135,6 +190,36 @@ int promql_float_digits(double v, char digits[PROMQL_DIGITS_MAX], int *kout)
      * binade (except the lowest): its gap is half the upper one. */
     bool unequal = bexp > 1 && frac == 0;
 
+    /* Estimate k = ceil(log10(v)), fixed below, so that r/s < 1. */
+    int k = (int)ceil(log10(v) - 1e-10);
+    int n;
+    if (v >= 1e-15 && v < 1e17) {
+        u128 r, s, mm, mp;
+        if (e >= 0) {
+            r = (u128)f << (e + (unequal ? 2 : 1));
+            s = unequal ? 4 : 2;
+            mm = (u128)1 << e;
+        } else {
+            r = (u128)f << (unequal ? 2 : 1);
+            s = (u128)1 << (-e + (unequal ? 2 : 1));
+            mm = 1;
+        }
+        mp = unequal ? mm * 2 : mm;
+        if (k >= 0) {
+            s *= pow10_u128[k];
+        } else {
+            r *= pow10_u128[-k];
+            mm *= pow10_u128[-k];
+            mp *= pow10_u128[-k];
+        }
+        if (r + mp > s || (even && r + mp == s)) {
+            s *= 10;
+            k++;
+        }
+        n = digits_u128(r, s, mm, mp, even, digits);
+        goto finish;
+    }
+
     struct big r, s, mminus, mplus;
     if (e >= 0) {
         big_set(&r, f);
@@ -153,8 +238,6 @@ int promql_float_digits(double v, char digits[PROMQL_DIGITS_MAX], int *kout)
     if (unequal)
         big_shl(&mplus, 1);
 
-    /* Estimate k = ceil(log10(v)), then scale so that r/s < 1. */
-    int k = (int)ceil(log10(v) - 1e-10);
     if (k >= 0) {
         big_pow10(&s, k);
     } else {
@@ -171,7 +254,7 @@ int promql_float_digits(double v, char digits[PROMQL_DIGITS_MAX], int *kout)
         k++;
     }
 
-    int n = 0;
+    n = 0;
     for (;;) {
         big_mul_small(&r, 10);
         big_mul_small(&mminus, 10);
@@ -203,6 +286,7 @@ int promql_float_digits(double v, char digits[PROMQL_DIGITS_MAX], int *kout)
         digits[n++] = (char)('0' + d);
         break;
     }
+finish:
     /* A rounded-up 9 carries into the digits before it. */
     for (int i = n - 1; i > 0 && digits[i] > '9'; i--) {
         digits[i] = '0';
