@@ -80,4 +80,12 @@ Test(promql_format, round_trips)
             continue;
         cr_assert_eq(strtod(promql_format_float(v, buf, sizeof(buf)), NULL), v, "%a -> %s", v, buf);
     }
+    /* the range printed with 128-bit integers, and its edges */
+    for (int i = 0; i < 20000; i++) {
+        double v = pow(10, -16 + 34.0 * rand_r(&seed) / RAND_MAX) * (i % 2 ? 1 : -1);
+        cr_assert_eq(strtod(promql_format_float(v, buf, sizeof(buf)), NULL), v, "%a -> %s", v, buf);
+    }
+    check(1e-15, "0.000000000000001");
+    check(1e17, "100000000000000000");
+    check(99999999999999984.0, "99999999999999980");
 }
