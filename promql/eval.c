@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -760,10 +761,31 @@ static int step_timestamp(struct pql_ev *ev, void *vctx, int64_t ts, struct prom
  * a selector's samples without staleness markers, or a subquery's result. */
 struct range_arg {
     struct promql_matrix m;
+    bool borrowed; /* m's points are the selection's samples (not freed here) */
     int64_t range, offset;
     enum promql_at at;
     int64_t at_ms;
 };
+
+/* A sample and a point are laid out alike, so a selector's samples serve
+ * as the points of its windows without a copy. */
+_Static_assert(sizeof(struct tsdb_sample) == sizeof(struct promql_point) &&
+                   offsetof(struct tsdb_sample, v) == offsetof(struct promql_point, v),
+               "tsdb_sample and promql_point must share a layout");
+
+static void range_arg_free(struct pql_ev *ev, struct range_arg *ra)
+{
+    if (!ra->borrowed) {
+        pql_matrix_release(ev, &ra->m);
+        return;
+    }
+    for (size_t i = 0; i < ra->m.n; i++) {
+        ev->cur_samples -= (int64_t)ra->m.v[i].n;
+        pql_labels_unref(ra->m.v[i].labels);
+    }
+    free(ra->m.v);
+    memset(&ra->m, 0, sizeof(ra->m));
+}
 
 static int range_arg_load(struct pql_ev *ev, const struct promql_expr *a, struct range_arg *ra)
 {
@@ -787,17 +809,20 @@ static int range_arg_load(struct pql_ev *ev, const struct promql_expr *a, struct
     if (!ra->m.v)
         return pql_nomem(ev);
     ra->m.cap = sel->set.n;
+    ra->borrowed = true;
     for (size_t i = 0; i < sel->set.n; i++) {
-        const struct tsdb_series *s = &sel->set.v[i];
-        struct promql_series *ss = &ra->m.v[ra->m.n++];
-        ss->labels = pql_labels_ref(sel->labels[i]);
-        ss->pts = cn_malloc((s->n ? s->n : 1) * sizeof(ss->pts[0]));
-        if (!ss->pts)
-            return pql_nomem(ev);
-        ss->cap = s->n;
+        /* Windows skip staleness markers: drop them from this selector's
+         * own samples (only this node reads them). */
+        struct tsdb_series *s = &sel->set.v[i];
+        size_t kept = 0;
         for (size_t j = 0; j < s->n; j++)
             if (!tsdb_is_stale_nan(s->samples[j].v))
-                ss->pts[ss->n++] = (struct promql_point){s->samples[j].t, s->samples[j].v};
+                s->samples[kept++] = s->samples[j];
+        s->n = kept;
+        struct promql_series *ss = &ra->m.v[ra->m.n++];
+        ss->labels = pql_labels_ref(sel->labels[i]);
+        ss->pts = (struct promql_point *)s->samples;
+        ss->n = ss->cap = kept;
         int rc = pql_account(ev, (int64_t)ss->n);
         if (rc)
             return rc;
@@ -951,7 +976,7 @@ static int eval_call_matrix(struct pql_ev *ev, const struct promql_expr *e, size
         pql_lmap_free(&seen);
     }
 out:
-    pql_matrix_release(ev, &ra.m);
+    range_arg_free(ev, &ra);
     if (other)
         for (size_t i = 0; i < nargs; i++)
             pql_value_free(ev, &other[i]);
