@@ -483,11 +483,21 @@ void agent_json_string(struct cn_buf *b, const char *str)
 void agent_json_timestamp(struct cn_buf *b, int64_t ms)
 {
     uint64_t u = ms < 0 ? (uint64_t)(-(ms + 1)) + 1 : (uint64_t)ms;
+    /* Digits by hand: a range query prints one timestamp per point. */
+    char tmp[32], *p = tmp + sizeof(tmp);
+    uint64_t frac = u % 1000, secs = u / 1000;
+    if (frac) {
+        for (int i = 0; i < 3; i++, frac /= 10)
+            *--p = (char)('0' + frac % 10);
+        *--p = '.';
+    }
+    do {
+        *--p = (char)('0' + secs % 10);
+        secs /= 10;
+    } while (secs);
     if (ms < 0)
-        cn_buf_putc(b, '-');
-    cn_buf_printf(b, "%" PRIu64, u / 1000);
-    if (u % 1000)
-        cn_buf_printf(b, ".%03" PRIu64, u % 1000);
+        *--p = '-';
+    cn_buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 /* The shortest decimal digits that read back as v (finite, > 0), as Go's

@@ -129,8 +129,11 @@ static int digits_u128(u128 r, u128 s, u128 mminus, u128 mplus, bool even, char 
         r *= 10;
         mminus *= 10;
         mplus *= 10;
-        int d = (int)(r / s);
-        r -= (u128)d * s;
+        int d = 0; /* r < 10 s: at most 9 subtractions, cheaper than a 128-bit division */
+        while (r >= s) {
+            r -= s;
+            d++;
+        }
         bool low = r < mminus || (even && r == mminus);
         bool high = r + mplus > s || (even && r + mplus == s);
         if (!low && !high) {
