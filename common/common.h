@@ -160,4 +160,9 @@ int cn_parse_double(const char *s, double *out);
 /* Removes leading and trailing whitespace in place; returns s. */
 char *cn_trim(char *s);
 
+/* Writes rune r as UTF-8 into out (room for 4 bytes) and returns the
+ * length, as Go's utf8.EncodeRune: surrogates and values past U+10FFFF
+ * become U+FFFD. */
+size_t cn_utf8_encode(char *out, uint32_t r);
+
 #endif

@@ -78,30 +78,6 @@ static uint32_t utf8_decode(const unsigned char *s, size_t n, size_t *width)
     return r;
 }
 
-static size_t utf8_encode(uint32_t r, char *out)
-{
-    if (r < 0x80) {
-        out[0] = (char)r;
-        return 1;
-    }
-    if (r < 0x800) {
-        out[0] = (char)(0xC0 | (r >> 6));
-        out[1] = (char)(0x80 | (r & 0x3F));
-        return 2;
-    }
-    if (r < 0x10000) {
-        out[0] = (char)(0xE0 | (r >> 12));
-        out[1] = (char)(0x80 | ((r >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (r & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (r >> 18));
-    out[1] = (char)(0x80 | ((r >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((r >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (r & 0x3F));
-    return 4;
-}
-
 /* An approximation of Go's unicode.IsPrint that is exact for ASCII and
  * Latin-1 and treats other valid code points as printable. */
 static bool rune_printable(int32_t r)
@@ -136,7 +112,7 @@ static void qrune(struct qbuf *q, int32_t r, char quote)
         return;
     }
     if (rune_printable(r)) {
-        qput(q, tmp, utf8_encode((uint32_t)r, tmp));
+        qput(q, tmp, cn_utf8_encode(tmp, (uint32_t)r));
         return;
     }
     const char *esc = NULL;
@@ -207,7 +183,7 @@ static void format_U(char *buf, size_t cap, int32_t r)
 {
     char tmp[8];
     if (r >= 0 && rune_printable(r) && r <= 0x10FFFF) {
-        size_t k = utf8_encode((uint32_t)r, tmp);
+        size_t k = cn_utf8_encode(tmp, (uint32_t)r);
         snprintf(buf, cap, "U+%04X '%.*s'", (unsigned)r, (int)k, tmp);
     } else {
         snprintf(buf, cap, "U+%04X", (unsigned)(r < 0 ? (int32_t)PQL_RUNE_ERROR : r));
@@ -856,7 +832,7 @@ int pql_unquote(const char *s, size_t n, char **out, char *err, size_t errcap)
                 v = v * (uint32_t)base + dv;
             }
             if (c == 'u' || c == 'U')
-                o += utf8_encode(v, buf + o);
+                o += cn_utf8_encode(buf + o, v);
             else
                 buf[o++] = (char)v;
         }

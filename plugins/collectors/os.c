@@ -26,6 +26,7 @@
  * mtime; we re-read it every cycle (one small read), which is simpler and
  * never serves stale labels when a file is replaced with the same mtime.
  */
+#include "common/common.h"
 #include "plugins/plugins.h"
 
 #include <errno.h>
@@ -78,33 +79,6 @@ static int os_hex4(const char *s, size_t n, unsigned *out)
         return -EINVAL;
     *out = (unsigned)v;
     return 0;
-}
-
-/* UTF-8 encodes r (Go's utf8.EncodeRune: surrogates become U+FFFD). */
-static size_t os_utf8(char *out, unsigned r)
-{
-    if (r >= 0xD800 && r <= 0xDFFF)
-        r = 0xFFFD;
-    if (r < 0x80) {
-        out[0] = (char)r;
-        return 1;
-    }
-    if (r < 0x800) {
-        out[0] = (char)(0xC0 | (r >> 6));
-        out[1] = (char)(0x80 | (r & 0x3F));
-        return 2;
-    }
-    if (r < 0x10000) {
-        out[0] = (char)(0xE0 | (r >> 12));
-        out[1] = (char)(0x80 | ((r >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (r & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (r >> 18));
-    out[1] = (char)(0x80 | ((r >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((r >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (r & 0x3F));
-    return 4;
 }
 
 /*
@@ -188,7 +162,7 @@ static const char *os_unquote(const char *value, size_t n, char *out, size_t *ou
                     else
                         r = 0xFFFD;
                 }
-                o += os_utf8(out + o, r);
+                o += cn_utf8_encode(out + o, r);
                 break;
             }
             default: return "invalid escape sequence";

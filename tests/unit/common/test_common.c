@@ -226,3 +226,21 @@ Test(common_alloc, array_grow)
     cr_assert_eq(cn_array_grow((void **)&v, &cap, SIZE_MAX / 2, sizeof(*v), 4), -ENOMEM);
     free(v);
 }
+
+Test(common, utf8_encode_as_go)
+{
+    char out[4];
+    cr_assert_eq(cn_utf8_encode(out, 'A'), 1);
+    cr_assert_eq(out[0], 'A');
+    cr_assert_eq(cn_utf8_encode(out, 0xE9), 2);
+    cr_assert_eq(memcmp(out, "\xc3\xa9", 2), 0);
+    cr_assert_eq(cn_utf8_encode(out, 0x20AC), 3);
+    cr_assert_eq(memcmp(out, "\xe2\x82\xac", 3), 0);
+    cr_assert_eq(cn_utf8_encode(out, 0x1F600), 4);
+    cr_assert_eq(memcmp(out, "\xf0\x9f\x98\x80", 4), 0);
+    /* surrogates and values past U+10FFFF become U+FFFD */
+    cr_assert_eq(cn_utf8_encode(out, 0xD800), 3);
+    cr_assert_eq(memcmp(out, "\xef\xbf\xbd", 3), 0);
+    cr_assert_eq(cn_utf8_encode(out, 0x110000), 3);
+    cr_assert_eq(memcmp(out, "\xef\xbf\xbd", 3), 0);
+}
