@@ -238,15 +238,16 @@ int promql_exec_range(struct promql_engine *e, const struct promql_queryable *q,
         return -EINVAL;
     }
     if ((end - start) / step > e->o.max_points) {
-        char msg[200];
-        snprintf(msg, sizeof(msg),
-                 "exceeded maximum resolution of %lld points per timeseries. Try decreasing the "
-                 "query resolution (?step=XX)",
-                 (long long)e->o.max_points);
+        /* Prometheus' wording, with its thousands separator for the default. */
+        char msg[200], limit[32];
         if (e->o.max_points == DEFAULT_MAX_POINTS)
-            snprintf(msg, sizeof(msg),
-                     "exceeded maximum resolution of 11,000 points per timeseries. Try "
-                     "decreasing the query resolution (?step=XX)");
+            snprintf(limit, sizeof(limit), "11,000");
+        else
+            snprintf(limit, sizeof(limit), "%lld", (long long)e->o.max_points);
+        snprintf(msg, sizeof(msg),
+                 "exceeded maximum resolution of %s points per timeseries. Try decreasing the "
+                 "query resolution (?step=XX)",
+                 limit);
         set_error(err, PROMQL_ERR_BAD_DATA, msg);
         return -EINVAL;
     }
