@@ -916,3 +916,32 @@ Test(promql_parse, prometheus_test_scripts)
     cr_assert_eq(nevals, 559);
     cr_assert_eq(nfails, 7);
 }
+
+/* Huge regular expressions are compiled or refused with a bad_data error,
+ * never a crash: a 1 MiB pattern, nested repeats, a repeat past RE2's limit. */
+Test(promql_parse, huge_regexes)
+{
+    size_t n = 1 << 20;
+    char *q = malloc(n + 16);
+    cr_assert_not_null(q);
+    memcpy(q, "{a=~\"", 5);
+    memset(q + 5, 'a', n);
+    memcpy(q + 5 + n, "\"}", 3);
+    struct promql_expr *e = NULL;
+    struct promql_error err;
+    cr_assert_eq(promql_parse(q, &e, &err), 0, "%s", err.msg);
+    cr_assert_eq(e->kind, PROMQL_NODE_VECTOR_SELECTOR);
+    promql_expr_free(e);
+    free(q);
+
+    e = NULL;
+    cr_assert_eq(promql_parse("{a=~\"(x{1000}){1000}\"}", &e, &err), 0, "%s", err.msg);
+    promql_expr_free(e);
+
+    e = NULL;
+    cr_assert_eq(promql_parse("{a=~\"(a|b){65535}\"}", &e, &err), -EINVAL);
+    cr_assert_null(e);
+    cr_assert_eq(err.kind, PROMQL_ERR_BAD_DATA);
+    cr_assert_str_eq(err.msg,
+                     "1:2: parse error: error parsing regexp: invalid repeat count: `{65535}`");
+}
