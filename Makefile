@@ -15,7 +15,8 @@ ARGS       ?=
 # Debian packages needed to build, test and compare against the real peers.
 DEB_PACKAGES := build-essential cmake pkg-config clang clang-format libclang-rt-14-dev \
 	libmicrohttpd-dev libyaml-dev zlib1g-dev libpcre2-dev libjansson-dev libcriterion-dev \
-	libcurl4-openssl-dev prometheus prometheus-node-exporter curl python3 wrk procps
+	libcurl4-openssl-dev libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler \
+	python3-grpcio python3-protobuf prometheus prometheus-node-exporter curl python3 wrk procps
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -21,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #define EXIT_USAGE 2
 
@@ -32,6 +34,8 @@ static void usage(FILE *out)
                  "  agent     run the monitoring agent (see cairn agent --help)\n"
                  "  query     PromQL queries against a running agent (see cairn query --help)\n"
                  "  tsdb      tools for a TSDB directory (see cairn tsdb --help)\n"
+                 "  plugin    check a plugin, or serve a built-in collector as one (see cairn "
+                 "plugin --help)\n"
                  "  version   print the version\n");
 }
 
@@ -42,7 +46,8 @@ static int check_collectors(const struct agent_config *cfg)
     int bad = 0;
     const struct plg_collector *const *all = plg_builtin_collectors();
     for (size_t i = 0; i < cfg->ncollectors; i++) {
-        if (!agent_config_collector_enabled(cfg, i) || !all[i]->init)
+        if (!(agent_config_collector_enabled(cfg, i) || agent_config_collector_isolated(cfg, i)) ||
+            !all[i]->init)
             continue;
         char msg[256] = "";
         struct plg_config pc = {.paths = &cfg->paths,
@@ -63,18 +68,57 @@ static int check_collectors(const struct agent_config *cfg)
     return bad;
 }
 
-static int start_sched(const struct agent_config *cfg, struct agent_http_stats *stats,
-                       struct agent_store *store, struct agent_sched **out)
+/* What a configuration runs: the scheduler, and the plugins' collectors it
+ * borrows. */
+struct running {
+    struct agent_sched *sched;
+    struct plg_host_collectors *plugins;
+};
+
+static void running_stop(struct running *r)
 {
-    struct agent_sched_opts so = {.cfg = cfg, .http = stats, .store = store};
-    int rc = agent_sched_create(&so, out);
+    agent_sched_destroy(r->sched);
+    plg_host_collectors_release(r->plugins);
+    memset(r, 0, sizeof(*r));
+}
+
+/*
+ * Brings the plugin host in line with cfg (starting and stopping plugins)
+ * and starts a scheduler over the built-in collectors and the plugins'.
+ */
+static int start_sched(const struct agent_config *cfg, struct agent_http_stats *stats,
+                       struct agent_store *store, struct plg_host *host, struct running *out)
+{
+    memset(out, 0, sizeof(*out));
+    char self[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (len <= 0)
+        return -errno;
+    self[len] = '\0';
+    struct agent_plugin_list list;
+    int rc = agent_config_plugin_list(cfg, self, &list);
+    if (rc)
+        return rc;
+    rc = plg_host_apply(host, list.cfgs, list.n);
+    agent_plugin_list_free(&list);
+    const struct plg_collector *const *cols = NULL;
+    size_t ncols = 0;
+    if (!rc)
+        rc = plg_host_collectors(host, &out->plugins, &cols, &ncols);
+    if (rc)
+        return rc;
+    struct agent_sched_opts so = {
+        .cfg = cfg, .http = stats, .store = store, .extra = cols, .nextra = ncols};
+    rc = agent_sched_create(&so, &out->sched);
     if (!rc) {
-        rc = agent_sched_start(*out);
+        rc = agent_sched_start(out->sched);
         if (rc) {
-            agent_sched_destroy(*out);
-            *out = NULL;
+            agent_sched_destroy(out->sched);
+            out->sched = NULL;
         }
     }
+    if (rc)
+        running_stop(out);
     return rc;
 }
 
@@ -90,7 +134,8 @@ static void config_loaded(struct agent_source *src, bool ok)
 
 /* Reloads the configuration; false when the running one stays. */
 static bool reload(struct agent_config *cfg, int argc, char **argv, struct agent_source *src,
-                   struct agent_http_stats *stats, struct agent_store *store)
+                   struct agent_http_stats *stats, struct agent_store *store, struct plg_host *host,
+                   struct running *run)
 {
     struct agent_config next;
     char err[512] = "";
@@ -119,8 +164,8 @@ static bool reload(struct agent_config *cfg, int argc, char **argv, struct agent
         next.query_max_concurrency != cfg->query_max_concurrency)
         cn_log(CN_LOG_WARN, "agent", "query settings change only on restart", NULL);
     cn_log_setup(next.log_level, next.log_format);
-    struct agent_sched *sched;
-    int rc = start_sched(&next, stats, store, &sched);
+    struct running next_run;
+    int rc = start_sched(&next, stats, store, host, &next_run);
     if (rc) {
         cn_log(CN_LOG_ERROR, "agent", "reload failed; keeping the running configuration", "err",
                strerror(-rc), NULL);
@@ -128,10 +173,10 @@ static bool reload(struct agent_config *cfg, int argc, char **argv, struct agent
         return false;
     }
     pthread_mutex_lock(&src->lock);
-    struct agent_sched *old = src->sched;
-    src->sched = sched;
+    src->sched = next_run.sched;
     pthread_mutex_unlock(&src->lock);
-    agent_sched_destroy(old);
+    running_stop(run);
+    *run = next_run;
     agent_config_free(cfg);
     *cfg = next;
     cn_log(CN_LOG_INFO, "agent", "configuration reloaded", "file",
@@ -199,6 +244,8 @@ static int run_agent(int argc, char **argv)
     struct agent_store *store = NULL;
     struct promql_engine *engine = NULL;
     struct agent_api *api = NULL;
+    struct plg_host *host = NULL;
+    struct running run = {0};
     int rc = stats ? agent_store_open(&cfg, &store, err, sizeof(err)) : -ENOMEM;
     if (rc) {
         cn_log(CN_LOG_ERROR, "agent", "cannot open the TSDB", "err", err[0] ? err : strerror(-rc),
@@ -224,7 +271,11 @@ static int run_agent(int argc, char **argv)
         status = 1;
         goto out;
     }
-    rc = start_sched(&cfg, stats, store, &src.sched);
+    struct plg_host_opts hopts = {.default_interval_ms = cfg.interval_ms};
+    rc = plg_host_create(&hopts, &host);
+    if (!rc)
+        rc = start_sched(&cfg, stats, store, host, &run);
+    src.sched = run.sched;
     if (rc) {
         cn_log(CN_LOG_ERROR, "agent", "cannot start the scheduler", "err", strerror(-rc), NULL);
         status = 1;
@@ -254,7 +305,7 @@ static int run_agent(int argc, char **argv)
             continue; /* EINTR */
         if (sig == SIGHUP) {
             cn_log(CN_LOG_INFO, "agent", "reloading configuration", NULL);
-            config_loaded(&src, reload(&cfg, argc, argv, &src, stats, store));
+            config_loaded(&src, reload(&cfg, argc, argv, &src, stats, store, host, &run));
             continue;
         }
         cn_log(CN_LOG_INFO, "agent", "shutting down", "signal",
@@ -265,7 +316,8 @@ out:
     agent_http_stop(http); /* cancels and waits for running queries */
     agent_api_destroy(api);
     promql_engine_destroy(engine);
-    agent_sched_destroy(src.sched);
+    running_stop(&run);
+    plg_host_destroy(host);
     agent_store_close(store);
     pthread_mutex_destroy(&src.lock);
     agent_http_stats_destroy(stats);
@@ -294,6 +346,8 @@ int agent_main(int argc, char **argv)
         return agent_tsdb_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "query"))
         return agent_query_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "plugin"))
+        return agent_plugin_main(argc - 1, argv + 1);
     fprintf(stderr, "cairn: error: unknown command \"%s\"\n", cmd);
     usage(stderr);
     return EXIT_USAGE;

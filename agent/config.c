@@ -96,6 +96,21 @@ static int config_defaults(struct agent_config *cfg)
     return 0;
 }
 
+static void strv_free(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void plugin_free(struct agent_plugin *p)
+{
+    free(p->name);
+    free(p->user);
+    strv_free(p->argv);
+    strv_free(p->env);
+}
+
 void agent_config_free(struct agent_config *cfg)
 {
     if (!cfg)
@@ -108,6 +123,9 @@ void agent_config_free(struct agent_config *cfg)
         free(cfg->collectors[i].values);
     }
     free(cfg->collectors);
+    for (size_t i = 0; i < cfg->nplugins; i++)
+        plugin_free(&cfg->plugins[i]);
+    free(cfg->plugins);
     free(cfg->config_file);
     free(cfg->listen_address);
     free(cfg->telemetry_path);
@@ -126,12 +144,22 @@ int64_t agent_config_timeout_ms(const struct agent_config *cfg)
     return cfg->interval_ms < DEFAULT_TIMEOUT_MS ? cfg->interval_ms : DEFAULT_TIMEOUT_MS;
 }
 
-bool agent_config_collector_enabled(const struct agent_config *cfg, size_t i)
+static bool collector_on(const struct agent_config *cfg, size_t i)
 {
     int e = cfg->collectors[i].enabled;
     if (e >= 0)
         return e == 1;
     return !cfg->disable_defaults && plg_builtin_collectors()[i]->default_enabled;
+}
+
+bool agent_config_collector_enabled(const struct agent_config *cfg, size_t i)
+{
+    return collector_on(cfg, i) && !cfg->collectors[i].isolated;
+}
+
+bool agent_config_collector_isolated(const struct agent_config *cfg, size_t i)
+{
+    return collector_on(cfg, i) && cfg->collectors[i].isolated;
 }
 
 static long collector_index(const char *name, size_t len)
@@ -417,12 +445,14 @@ static int sec_one_collector(struct yctx *y, struct agent_config *cfg, const cha
     long ci = y->collector;
     const struct plg_collector *c = plg_builtin_collectors()[ci];
     if (!strcmp(key, "enabled")) {
-        bool b;
+        bool b = false;
         int rc = y_bool(y, v, "enabled", &b);
         if (!rc)
             cfg->collectors[ci].enabled = b;
         return rc;
     }
+    if (!strcmp(key, "isolated"))
+        return y_bool(y, v, "isolated", &cfg->collectors[ci].isolated);
     long oi = option_index(c, key);
     if (oi < 0)
         return -ENOENT;
@@ -437,7 +467,7 @@ static int sec_collectors(struct yctx *y, struct agent_config *cfg, const char *
     if (ci < 0)
         return -ENOENT;
     if (v->type == YAML_SCALAR_NODE && v->data.scalar.length > 0) {
-        bool b;
+        bool b = false;
         int rc = y_bool(y, v, key, &b);
         if (!rc)
             cfg->collectors[ci].enabled = b;
@@ -496,8 +526,235 @@ static int sec_query(struct yctx *y, struct agent_config *cfg, const char *key, 
     return -ENOENT;
 }
 
+/* ---- plugins: a sequence of mappings ---- */
+
+static int y_strv(struct yctx *y, const yaml_node_t *v, const char *what, char ***dst)
+{
+    if (v->type != YAML_SEQUENCE_NODE)
+        return yerr(y, v, "%s must be a list of strings", what);
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    char **out = cn_calloc(n + 1, sizeof(*out));
+    if (!out)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *it = yaml_document_get_node(y->doc, v->data.sequence.items.start[i]);
+        int rc = 0;
+        const char *s = scalar(y, it, what, &rc);
+        if (!s || !(out[i] = cn_strdup(s))) {
+            strv_free(out);
+            return s ? -ENOMEM : rc;
+        }
+    }
+    strv_free(*dst);
+    *dst = out;
+    return 0;
+}
+
+static int y_env(struct yctx *y, const yaml_node_t *v, const char *what, char ***dst)
+{
+    if (v->type != YAML_MAPPING_NODE)
+        return yerr(y, v, "%s must be a mapping of variable names to values", what);
+    size_t n = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
+    char **out = cn_calloc(n + 1, sizeof(*out));
+    if (!out)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_pair_t *p = &v->data.mapping.pairs.start[i];
+        yaml_node_t *k = yaml_document_get_node(y->doc, p->key);
+        yaml_node_t *val = yaml_document_get_node(y->doc, p->value);
+        int rc = 0;
+        const char *ks = scalar(y, k, what, &rc);
+        const char *vs = ks ? scalar(y, val, what, &rc) : NULL;
+        if (ks && (!ks[0] || strchr(ks, '=')))
+            rc = yerr(y, k, "%s: \"%s\" is not an environment variable name", what, ks);
+        if (!rc && vs) {
+            size_t len = strlen(ks) + strlen(vs) + 2;
+            if ((out[i] = cn_malloc(len)))
+                snprintf(out[i], len, "%s=%s", ks, vs);
+            else
+                rc = -ENOMEM;
+        }
+        if (rc || !vs) {
+            strv_free(out);
+            return rc;
+        }
+    }
+    strv_free(*dst);
+    *dst = out;
+    return 0;
+}
+
+static int y_size(struct yctx *y, const yaml_node_t *v, const char *what, uint64_t *dst)
+{
+    int rc = 0;
+    const char *s = scalar(y, v, what, &rc);
+    if (!s)
+        return rc;
+    if (parse_bytes(s, dst))
+        return yerr(y, v, "%s: \"%s\" is not a size such as 512MB or 2GB", what, s);
+    return 0;
+}
+
+static int plugin_key(struct yctx *y, struct agent_plugin *p, const char *key, yaml_node_t *v)
+{
+    struct plg_plugin_cfg *c = &p->cfg;
+    int rc = 0;
+    if (!strcmp(key, "name"))
+        return y_string(y, v, "plugins.name", &p->name);
+    if (!strcmp(key, "command")) {
+        const char *s = scalar(y, v, "plugins.command", &rc);
+        if (!s)
+            return rc;
+        if (!s[0])
+            return yerr(y, v, "plugins.command must not be empty");
+        char *cmd = cn_strdup(s);
+        if (!cmd)
+            return -ENOMEM;
+        free(p->argv[0]);
+        p->argv[0] = cmd;
+        return 0;
+    }
+    if (!strcmp(key, "args")) {
+        char **args = NULL;
+        if ((rc = y_strv(y, v, "plugins.args", &args)))
+            return rc;
+        size_t n = 0;
+        while (args[n])
+            n++;
+        char **argv = cn_calloc(n + 2, sizeof(*argv));
+        if (!argv) {
+            strv_free(args);
+            return -ENOMEM;
+        }
+        argv[0] = p->argv[0];
+        memcpy(argv + 1, args, n * sizeof(*args));
+        free(args);
+        for (size_t i = 1; p->argv[i]; i++)
+            free(p->argv[i]);
+        free(p->argv);
+        p->argv = argv;
+        return 0;
+    }
+    if (!strcmp(key, "env"))
+        return y_env(y, v, "plugins.env", &p->env);
+    if (!strcmp(key, "user"))
+        return y_string(y, v, "plugins.user", &p->user);
+    if (!strcmp(key, "interval"))
+        return y_duration(y, v, "plugins.interval", &c->interval_ms);
+    if (!strcmp(key, "timeout"))
+        return y_duration(y, v, "plugins.timeout", &c->timeout_ms);
+    if (!strcmp(key, "start_timeout"))
+        return y_duration(y, v, "plugins.start_timeout", &c->start_timeout_ms);
+    if (!strcmp(key, "restart_backoff"))
+        return y_duration(y, v, "plugins.restart_backoff", &c->restart_backoff_ms);
+    if (!strcmp(key, "restart_backoff_max"))
+        return y_duration(y, v, "plugins.restart_backoff_max", &c->restart_backoff_max_ms);
+    if (!strcmp(key, "memory_limit"))
+        return y_size(y, v, "plugins.memory_limit", &c->memory_limit);
+    if (!strcmp(key, "max_message_size")) {
+        uint64_t n = 0;
+        if ((rc = y_size(y, v, "plugins.max_message_size", &n)))
+            return rc;
+        if (n > INT32_MAX)
+            return yerr(y, v, "plugins.max_message_size must be below 2GB");
+        c->max_message_bytes = (long)n;
+        return 0;
+    }
+    if (!strcmp(key, "cpu_limit")) {
+        int64_t ms = 0;
+        if ((rc = y_duration(y, v, "plugins.cpu_limit", &ms)))
+            return rc;
+        if (ms > 0 && ms < 1000)
+            return yerr(y, v, "plugins.cpu_limit is whole seconds of CPU time, at least 1s");
+        c->cpu_limit = (uint64_t)ms / 1000;
+        return 0;
+    }
+    if (!strcmp(key, "max_series"))
+        return y_count(y, v, "plugins.max_series", &c->max_series);
+    if (!strcmp(key, "max_failures")) {
+        long n = 0;
+        if ((rc = y_count(y, v, "plugins.max_failures", &n)))
+            return rc;
+        c->max_failures = n > 1000 ? 1000 : (int)n;
+        return 0;
+    }
+    return -ENOENT;
+}
+
+/* Parses one `plugins:` entry into p (zeroed by the caller). */
+static int plugin_entry(struct yctx *y, struct agent_config *cfg, yaml_node_t *m,
+                        struct agent_plugin *p)
+{
+    if (m->type != YAML_MAPPING_NODE)
+        return yerr(y, m, "each entry of plugins must be a mapping (name, command, ...)");
+    /* argv[0] is "" until `command` sets it, so that `args` may come first. */
+    p->argv = cn_calloc(2, sizeof(*p->argv));
+    p->env = cn_calloc(1, sizeof(*p->env));
+    if (!p->argv || !p->env || !(p->argv[0] = cn_strdup("")))
+        return -ENOMEM;
+    for (yaml_node_pair_t *kv = m->data.mapping.pairs.start; kv < m->data.mapping.pairs.top; kv++) {
+        yaml_node_t *k = yaml_document_get_node(y->doc, kv->key);
+        yaml_node_t *v = yaml_document_get_node(y->doc, kv->value);
+        if (k->type != YAML_SCALAR_NODE)
+            return yerr(y, k, "keys of a plugins entry must be scalars");
+        int rc = plugin_key(y, p, (const char *)k->data.scalar.value, v);
+        if (rc == -ENOENT)
+            return yerr(y, k, "unknown key \"%s\" in a plugins entry",
+                        (const char *)k->data.scalar.value);
+        if (rc)
+            return rc;
+    }
+    if (!p->name)
+        return yerr(y, m, "a plugins entry needs a name");
+    if (!plg_plugin_name_valid(p->name))
+        return yerr(y, m, "plugin name \"%s\" is not valid ([a-zA-Z_][a-zA-Z0-9_-]*, at most 64)",
+                    p->name);
+    if (collector_index(p->name, strlen(p->name)) >= 0)
+        return yerr(y, m,
+                    "plugin name \"%s\" is a built-in collector's; to run that collector in its "
+                    "own process set collectors.%s.isolated",
+                    p->name, p->name);
+    for (size_t i = 0; i < cfg->nplugins; i++)
+        if (!strcmp(cfg->plugins[i].name, p->name))
+            return yerr(y, m, "plugin name \"%s\" is used twice", p->name);
+    if (!p->argv[0][0])
+        return yerr(y, m, "plugin \"%s\" needs a command", p->name);
+    if (p->cfg.timeout_ms && p->cfg.interval_ms && p->cfg.timeout_ms > p->cfg.interval_ms)
+        return yerr(y, m, "plugin \"%s\": the timeout must be at most the interval", p->name);
+    return 0;
+}
+
+static int sec_plugins(struct yctx *y, struct agent_config *cfg, yaml_node_t *v)
+{
+    if (v->type == YAML_SCALAR_NODE && v->data.scalar.length == 0)
+        return 0;
+    if (v->type != YAML_SEQUENCE_NODE)
+        return yerr(y, v, "plugins must be a list of plugin entries");
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++) {
+        struct agent_plugin *grown = cn_realloc(cfg->plugins, (cfg->nplugins + 1) * sizeof(*grown));
+        if (!grown)
+            return -ENOMEM;
+        cfg->plugins = grown;
+        struct agent_plugin p = {0};
+        int rc = plugin_entry(y, cfg, yaml_document_get_node(y->doc, *it), &p);
+        if (rc) {
+            plugin_free(&p);
+            return rc;
+        }
+        p.cfg.name = p.name;
+        p.cfg.user = p.user;
+        p.cfg.argv = (const char *const *)p.argv;
+        p.cfg.env = (const char *const *)p.env;
+        cfg->plugins[cfg->nplugins++] = p;
+    }
+    return 0;
+}
+
 static int sec_top(struct yctx *y, struct agent_config *cfg, const char *key, yaml_node_t *v)
 {
+    if (!strcmp(key, "plugins"))
+        return sec_plugins(y, cfg, v);
     if (!strcmp(key, "web"))
         return each_key(y, cfg, v, "web", sec_web);
     if (!strcmp(key, "log"))
@@ -795,4 +1052,95 @@ int agent_config_load(struct agent_config *cfg, int argc, char **argv, char *err
         return -EINVAL;
     }
     return check_timing(cfg, err, errcap, "");
+}
+
+/* ---- the plugin list ------------------------------------------------------- */
+
+void agent_plugin_list_free(struct agent_plugin_list *l)
+{
+    for (size_t i = 0; i < l->nisolated; i++)
+        plugin_free(&l->isolated[i]);
+    free(l->isolated);
+    free(l->cfgs);
+    memset(l, 0, sizeof(*l));
+}
+
+/* Appends "--NAME=VALUE" to argv at *n. */
+static int push_flag(char **argv, size_t *n, const char *name, const char *value)
+{
+    size_t len = strlen(name) + strlen(value) + 4;
+    char *s = cn_malloc(len);
+    if (!s)
+        return -ENOMEM;
+    snprintf(s, len, "--%s=%s", name, value);
+    argv[(*n)++] = s;
+    return 0;
+}
+
+/* The plugin entry that runs built-in collector i in its own process. */
+static int isolated_entry(const struct agent_config *cfg, size_t i, const char *self_exe,
+                          struct agent_plugin *p)
+{
+    const struct plg_collector *c = plg_builtin_collectors()[i];
+    size_t nopt = count_options(c);
+    /* self plugin serve NAME, 4 paths, the options, NULL */
+    p->argv = cn_calloc(4 + 4 + nopt + 1, sizeof(*p->argv));
+    p->env = cn_calloc(1, sizeof(*p->env));
+    p->name = cn_strdup(c->name);
+    if (!p->argv || !p->env || !p->name)
+        return -ENOMEM;
+    size_t n = 0;
+    const char *fixed[] = {self_exe, "plugin", "serve", c->name};
+    for (; n < 4; n++)
+        if (!(p->argv[n] = cn_strdup(fixed[n])))
+            return -ENOMEM;
+    if (push_flag(p->argv, &n, "path.procfs", cfg->paths.procfs) ||
+        push_flag(p->argv, &n, "path.sysfs", cfg->paths.sysfs) ||
+        push_flag(p->argv, &n, "path.rootfs", cfg->paths.rootfs) ||
+        push_flag(p->argv, &n, "path.udev.data", cfg->paths.udev_data))
+        return -ENOMEM;
+    const char *prefix = c->option_prefix ? c->option_prefix : c->name;
+    for (size_t j = 0; j < nopt; j++) {
+        const char *v = cfg->collectors[i].values[j];
+        if (!v)
+            continue;
+        char name[160];
+        snprintf(name, sizeof(name), "collector.%s.%s", prefix, c->options[j].name);
+        if (push_flag(p->argv, &n, name, v))
+            return -ENOMEM;
+    }
+    p->cfg.name = p->name;
+    p->cfg.argv = (const char *const *)p->argv;
+    p->cfg.env = (const char *const *)p->env;
+    p->cfg.interval_ms = cfg->interval_ms;
+    p->cfg.timeout_ms = agent_config_timeout_ms(cfg);
+    return 0;
+}
+
+int agent_config_plugin_list(const struct agent_config *cfg, const char *self_exe,
+                             struct agent_plugin_list *out)
+{
+    memset(out, 0, sizeof(*out));
+    size_t niso = 0;
+    for (size_t i = 0; i < cfg->ncollectors; i++)
+        niso += agent_config_collector_isolated(cfg, i);
+    out->cfgs = cn_calloc(cfg->nplugins + niso + 1, sizeof(*out->cfgs));
+    out->isolated = cn_calloc(niso + 1, sizeof(*out->isolated));
+    if (!out->cfgs || !out->isolated) {
+        agent_plugin_list_free(out);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < cfg->nplugins; i++)
+        out->cfgs[out->n++] = cfg->plugins[i].cfg;
+    for (size_t i = 0; i < cfg->ncollectors; i++) {
+        if (!agent_config_collector_isolated(cfg, i))
+            continue;
+        struct agent_plugin *p = &out->isolated[out->nisolated++];
+        if (isolated_entry(cfg, i, self_exe, p)) {
+            agent_plugin_list_free(out);
+            return -ENOMEM;
+        }
+        out->cfgs[out->n++] = p->cfg;
+    }
+    return 0;
 }

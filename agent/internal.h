@@ -13,6 +13,7 @@
 
 #include "common/common.h"
 #include "exporter/exporter.h"
+#include "plugins/host/host.h"
 #include "plugins/plugins.h"
 
 /* ---- configuration (config.c) ------------------------------------------- */
@@ -23,6 +24,14 @@
 struct agent_collector_cfg {
     int enabled;
     char **values;
+    bool isolated; /* run in its own process through `cairn plugin serve` */
+};
+
+/* One YAML `plugins:` entry. cfg points into the owned fields below. */
+struct agent_plugin {
+    struct plg_plugin_cfg cfg;
+    char *name, *user;
+    char **argv, **env; /* NULL-terminated, owned */
 };
 
 /*
@@ -61,6 +70,9 @@ struct agent_config {
 
     size_t ncollectors; /* == number of built-in collectors */
     struct agent_collector_cfg *collectors;
+
+    struct agent_plugin *plugins; /* YAML `plugins:` */
+    size_t nplugins;
 };
 
 /*
@@ -81,8 +93,29 @@ int agent_config_apply_yaml(struct agent_config *cfg, const char *file, const ch
  * interval if that is shorter. */
 int64_t agent_config_timeout_ms(const struct agent_config *cfg);
 
-/* Whether built-in collector i is enabled under cfg. */
+/* Whether built-in collector i runs in the agent's process under cfg:
+ * enabled, and not isolated. */
 bool agent_config_collector_enabled(const struct agent_config *cfg, size_t i);
+/* Whether built-in collector i is enabled and isolated: it then runs as a
+ * plugin, `cairn plugin serve NAME`, with cfg's paths and its options. */
+bool agent_config_collector_isolated(const struct agent_config *cfg, size_t i);
+
+/*
+ * The plugins to run under cfg: the YAML `plugins:` entries, then one per
+ * isolated built-in collector, started as `<self_exe> plugin serve NAME
+ * --path.*=... --collector.NAME.OPTION=...`. *out (n entries) and its
+ * strings live in *store, which the caller frees with
+ * agent_plugin_list_free. 0 or -ENOMEM.
+ */
+struct agent_plugin_list {
+    struct plg_plugin_cfg *cfgs;
+    size_t n;
+    struct agent_plugin *isolated; /* the generated entries, owned */
+    size_t nisolated;
+};
+int agent_config_plugin_list(const struct agent_config *cfg, const char *self_exe,
+                             struct agent_plugin_list *out);
+void agent_plugin_list_free(struct agent_plugin_list *l);
 
 /* Prints the flag reference. */
 void agent_config_usage(FILE *out);
@@ -309,6 +342,11 @@ bool agent_accepts_gzip(const char *accept_encoding);
 
 /* Runs `cairn query ...`; argv[0] is "query". Returns the exit status. */
 int agent_query_main(int argc, char **argv);
+
+/* ---- cairn plugin (plugin_cli.c) ------------------------------------------- */
+
+/* Runs `cairn plugin ...`; argv[0] is "plugin". Returns the exit status. */
+int agent_plugin_main(int argc, char **argv);
 
 /* ---- cairn tsdb (tsdb_cli.c) ----------------------------------------------- */
 
