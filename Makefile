@@ -20,7 +20,7 @@ DEB_PACKAGES := build-essential cmake pkg-config clang clang-format libclang-rt-
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build run test fuzz format format-check bench bench-tsdb bench-promql clean
+.PHONY: all deps build run test fuzz format format-check bench bench-tsdb bench-promql bench-plugins clean
 
 all: build
 
@@ -73,6 +73,11 @@ bench: build
 
 bench-tsdb: build
 	bash bench/tsdb_compare.sh ./$(BUILD)
+
+bench-plugins: build
+	cmake --build $(BUILD) --target bench_plugin_rtt bench_series_plugin
+	for n in 1000 10000; do BENCH_SERIES=$$n ./$(BUILD)/bench_plugin_rtt ./$(BUILD)/bench_series_plugin 1000; done
+	bash bench/plugin_overhead.sh ./$(BUILD)
 
 bench-promql: build
 	cmake --build $(BUILD) --target bench_promql_data

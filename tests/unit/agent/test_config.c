@@ -301,3 +301,143 @@ Test(agent_config, query_engine_settings)
     cr_assert_str_eq(err, "the query sample and concurrency limits must be positive");
     agent_config_free(&cfg);
 }
+
+Test(agent_config, yaml_plugins)
+{
+    struct agent_config cfg;
+    char err[256] = "";
+    const char *text = "plugins:\n"
+                       "  - name: gpu\n"
+                       "    args: [--fast, -v]\n"
+                       "    command: /usr/lib/cairn/gpu\n"
+                       "    env: {GPU_MODE: all, EMPTY: \"\"}\n"
+                       "    interval: 30s\n"
+                       "    timeout: 5s\n"
+                       "    user: nobody\n"
+                       "    memory_limit: 256MB\n"
+                       "    cpu_limit: 1m\n"
+                       "    max_series: 500\n"
+                       "    max_message_size: 1MB\n"
+                       "    start_timeout: 3s\n"
+                       "    restart_backoff: 2s\n"
+                       "    restart_backoff_max: 2m\n"
+                       "    max_failures: 7\n"
+                       "  - name: raid\n"
+                       "    command: raidstat\n";
+    cr_assert_eq(yaml(&cfg, err, sizeof(err), text), 0, "%s", err);
+    cr_assert_eq(cfg.nplugins, 2);
+    const struct plg_plugin_cfg *p = &cfg.plugins[0].cfg;
+    cr_expect_str_eq(p->name, "gpu");
+    cr_expect_str_eq(p->argv[0], "/usr/lib/cairn/gpu");
+    cr_expect_str_eq(p->argv[1], "--fast");
+    cr_expect_str_eq(p->argv[2], "-v");
+    cr_expect_null(p->argv[3]);
+    cr_expect_str_eq(p->env[0], "GPU_MODE=all");
+    cr_expect_str_eq(p->env[1], "EMPTY=");
+    cr_expect_null(p->env[2]);
+    cr_expect_eq(p->interval_ms, 30000);
+    cr_expect_eq(p->timeout_ms, 5000);
+    cr_expect_str_eq(p->user, "nobody");
+    cr_expect_eq(p->memory_limit, 256ULL << 20);
+    cr_expect_eq(p->cpu_limit, 60);
+    cr_expect_eq(p->max_series, 500);
+    cr_expect_eq(p->max_message_bytes, 1L << 20);
+    cr_expect_eq(p->start_timeout_ms, 3000);
+    cr_expect_eq(p->restart_backoff_ms, 2000);
+    cr_expect_eq(p->restart_backoff_max_ms, 120000);
+    cr_expect_eq(p->max_failures, 7);
+    p = &cfg.plugins[1].cfg;
+    cr_expect_str_eq(p->argv[0], "raidstat");
+    cr_expect_null(p->argv[1]);
+    cr_expect_null(p->env[0]);
+    cr_expect_null(p->user);
+    cr_expect_eq(p->interval_ms, 0);
+    agent_config_free(&cfg);
+}
+
+Test(agent_config, yaml_plugin_errors)
+{
+    static const struct {
+        const char *text;
+        const char *msg;
+    } cases[] = {
+        {"plugins: {a: 1}\n", "test.yml:1:10: plugins must be a list of plugin entries"},
+        {"plugins:\n  - x\n",
+         "test.yml:2:5: each entry of plugins must be a mapping (name, command, ...)"},
+        {"plugins:\n  - command: /bin/x\n", "test.yml:2:5: a plugins entry needs a name"},
+        {"plugins:\n  - name: x\n", "test.yml:2:5: plugin \"x\" needs a command"},
+        {"plugins:\n  - name: 9x\n    command: /bin/x\n",
+         "test.yml:2:5: plugin name \"9x\" is not valid ([a-zA-Z_][a-zA-Z0-9_-]*, at most 64)"},
+        {"plugins:\n  - name: cpu\n    command: /bin/x\n",
+         "test.yml:2:5: plugin name \"cpu\" is a built-in collector's; to run that collector in "
+         "its own process set collectors.cpu.isolated"},
+        {"plugins:\n  - {name: a, command: /bin/x}\n  - {name: a, command: /bin/y}\n",
+         "test.yml:3:5: plugin name \"a\" is used twice"},
+        {"plugins:\n  - name: a\n    command: /bin/x\n    colour: red\n",
+         "test.yml:4:5: unknown key \"colour\" in a plugins entry"},
+        {"plugins:\n  - name: a\n    command: \"\"\n",
+         "test.yml:3:14: plugins.command must not be empty"},
+        {"plugins:\n  - name: a\n    command: /bin/x\n    args: --v\n",
+         "test.yml:4:11: plugins.args must be a list of strings"},
+        {"plugins:\n  - name: a\n    command: /bin/x\n    env: [A=1]\n",
+         "test.yml:4:10: plugins.env must be a mapping of variable names to values"},
+        {"plugins:\n  - name: a\n    command: /bin/x\n    env: {\"A=B\": 1}\n",
+         "test.yml:4:11: plugins.env: \"A=B\" is not an environment variable name"},
+        {"plugins:\n  - name: a\n    command: /bin/x\n    interval: soon\n",
+         "test.yml:4:15: plugins.interval: \"soon\" is not a duration (e.g. 15s, 1m, 500ms)"},
+        {"plugins:\n  - name: a\n    command: /bin/x\n    memory_limit: lots\n",
+         "test.yml:4:19: plugins.memory_limit: \"lots\" is not a size such as 512MB or 2GB"},
+        {"plugins:\n  - name: a\n    command: /bin/x\n    cpu_limit: 500ms\n",
+         "test.yml:4:16: plugins.cpu_limit is whole seconds of CPU time, at least 1s"},
+        {"plugins:\n  - name: a\n    command: /bin/x\n    max_series: -1\n",
+         "test.yml:4:17: plugins.max_series: \"-1\" is not a positive integer"},
+        {"plugins:\n  - name: a\n    command: /bin/x\n    interval: 1s\n    timeout: 2s\n",
+         "test.yml:2:5: plugin \"a\": the timeout must be at most the interval"},
+        {"collectors:\n  loadavg:\n    isolated: perhaps\n",
+         "test.yml:3:15: isolated: \"perhaps\" is not a boolean (true or false)"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct agent_config cfg;
+        char err[256] = "";
+        cr_expect_eq(yaml(&cfg, err, sizeof(err), cases[i].text), -EINVAL, "%s", cases[i].text);
+        cr_expect_str_eq(err, cases[i].msg);
+        agent_config_free(&cfg);
+    }
+}
+
+Test(agent_config, isolated_collector_becomes_a_plugin)
+{
+    struct agent_config cfg;
+    char err[256] = "";
+    const char *argv[] = {"--path.procfs=/host/proc",
+                          "--collector.filesystem.fs-types-exclude=^x$"};
+    cr_assert_eq(load(&cfg, err, sizeof(err), 2, argv), 0, "%s", err);
+    const char *text = "collectors:\n  filesystem:\n    isolated: true\n";
+    cr_assert_eq(agent_config_apply_yaml(&cfg, "test.yml", text, strlen(text), err, sizeof(err)), 0,
+                 "%s", err);
+    long fs = idx("filesystem");
+    cr_expect_not(agent_config_collector_enabled(&cfg, (size_t)fs));
+    cr_expect(agent_config_collector_isolated(&cfg, (size_t)fs));
+    struct agent_plugin_list list;
+    cr_assert_eq(agent_config_plugin_list(&cfg, "/usr/bin/cairn", &list), 0);
+    cr_assert_eq(list.n, 1);
+    const struct plg_plugin_cfg *p = &list.cfgs[0];
+    cr_expect_str_eq(p->name, "filesystem");
+    const char *want[] = {"/usr/bin/cairn",
+                          "plugin",
+                          "serve",
+                          "filesystem",
+                          "--path.procfs=/host/proc",
+                          "--path.sysfs=/sys",
+                          "--path.rootfs=/",
+                          "--path.udev.data=/run/udev/data",
+                          "--collector.filesystem.fs-types-exclude=^x$",
+                          NULL};
+    for (size_t i = 0; want[i]; i++)
+        cr_expect_str_eq(p->argv[i], want[i]);
+    cr_expect_null(p->argv[9]);
+    cr_expect_eq(p->interval_ms, cfg.interval_ms);
+    cr_expect_eq(p->timeout_ms, agent_config_timeout_ms(&cfg));
+    agent_plugin_list_free(&list);
+    agent_config_free(&cfg);
+}

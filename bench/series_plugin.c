@@ -1,5 +1,5 @@
 /*
- * cairn-test-bench: a plugin of BENCH_SERIES (default 1000) gauge series,
+ * bench_series_plugin: a plugin of BENCH_SERIES (default 1000) gauge series,
  * bench_series{i="0".."N-1", host="bench", kind="cpu|memory|disk|network"},
  * whose values change on every Collect; for measuring the cost of a
  * collection through the plugin host. The label strings are made once at
