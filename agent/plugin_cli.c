@@ -49,16 +49,11 @@ struct served {
 static enum cairn_metric_type sdk_type(enum exp_type t)
 {
     switch (t) {
-    case EXP_COUNTER:
-        return CAIRN_COUNTER;
-    case EXP_GAUGE:
-        return CAIRN_GAUGE;
-    case EXP_SUMMARY:
-        return CAIRN_SUMMARY;
-    case EXP_HISTOGRAM:
-        return CAIRN_HISTOGRAM;
-    case EXP_UNTYPED:
-        break;
+    case EXP_COUNTER: return CAIRN_COUNTER;
+    case EXP_GAUGE: return CAIRN_GAUGE;
+    case EXP_SUMMARY: return CAIRN_SUMMARY;
+    case EXP_HISTOGRAM: return CAIRN_HISTOGRAM;
+    case EXP_UNTYPED: break;
     }
     return CAIRN_UNTYPED;
 }
@@ -169,10 +164,8 @@ static int plugin_serve(int argc, char **argv)
         agent_config_free(&cfg);
         return 1;
     }
-    struct cairn_plugin p = {.name = col->name,
-                             .version = CAIRN_VERSION,
-                             .collect = serve_collect,
-                             .user = &sv};
+    struct cairn_plugin p = {
+        .name = col->name, .version = CAIRN_VERSION, .collect = serve_collect, .user = &sv};
     int status = cairn_plugin_serve(&p);
     if (col->destroy)
         col->destroy(sv.state);
@@ -236,8 +229,8 @@ static int plugin_check(int argc, char **argv)
     cn_buf_init(&rejects);
     cn_buf_init(&text);
     char info[256] = "", err[512] = "";
-    int rc = b ? plg_host_check(&cfg, NULL, info, sizeof(info), b, &rejects, err, sizeof(err))
-               : -ENOMEM;
+    int rc =
+        b ? plg_host_check(&cfg, NULL, info, sizeof(info), b, &rejects, err, sizeof(err)) : -ENOMEM;
     int status = 0;
     if (rc) {
         fprintf(stderr, "cairn: error: plugin %s: %s\n", argv[i], err[0] ? err : strerror(-rc));

@@ -70,14 +70,14 @@ struct plugin {
     bool stop;
     bool quarantined;
     bool up;
-    bool starting; /* before the first start attempt finished */
+    bool starting;            /* before the first start attempt finished */
     struct exp_builder *last; /* finished; NULL when the last Collect failed */
     uint64_t restarts;
     uint64_t failures_total; /* failed Collects and starts */
     uint64_t dropped_lines;  /* of processes already stopped */
     double duration;         /* of the last Collect, seconds */
     struct plg_rejects rej;
-    char error[320]; /* why the plugin has no result, for the collector */
+    char error[320];       /* why the plugin has no result, for the collector */
     struct plg_proc *proc; /* the supervisor's; read under lock for metrics */
 };
 
@@ -247,9 +247,10 @@ static int run_start(const struct plg_plugin_cfg *cfg, const char *socket_root,
         run_stop(r);
         return rc;
     }
-    r->interval_ms = or_default(cfg->interval_ms, or_default(info->interval_ms, default_interval_ms));
-    int64_t timeout = r->interval_ms < PLG_HOST_TIMEOUT_MAX_MS ? r->interval_ms
-                                                                : PLG_HOST_TIMEOUT_MAX_MS;
+    r->interval_ms =
+        or_default(cfg->interval_ms, or_default(info->interval_ms, default_interval_ms));
+    int64_t timeout =
+        r->interval_ms < PLG_HOST_TIMEOUT_MAX_MS ? r->interval_ms : PLG_HOST_TIMEOUT_MAX_MS;
     r->timeout_ms = or_default(cfg->timeout_ms, timeout);
     snprintf(r->version, sizeof(r->version), "%s", info->version ? info->version : "");
     r->nfamilies = info->n_families;
@@ -578,11 +579,10 @@ static int adapter_collect(void *state, struct plg_collect *c)
               "Duration of the plugin's last Collect call.", p->duration, 1, "plugin", name);
     uint64_t dropped = p->dropped_lines + (p->proc ? plg_proc_dropped_lines(p->proc) : 0);
     exp_counter(c->b, "cairn_plugin_log_lines_dropped_total",
-                "Lines of plugin output not logged because of the rate limit.", (double)dropped,
-                1, "plugin", name);
+                "Lines of plugin output not logged because of the rate limit.", (double)dropped, 1,
+                "plugin", name);
     f = exp_family(c->b, "cairn_plugin_rejected_series_total",
-                   "Series of the plugin's output rejected by validation, by reason.",
-                   EXP_COUNTER);
+                   "Series of the plugin's output rejected by validation, by reason.", EXP_COUNTER);
     for (int i = 0; i < PLG_REJECT_COUNT; i++)
         exp_add(c->b, f, (double)p->rej.count[i], 2, "plugin", name, "reason",
                 plg_reject_name((enum plg_reject)i));

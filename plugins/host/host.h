@@ -35,20 +35,20 @@
 /* One plugin's configuration (YAML `plugins:` entries). Strings and arrays
  * are owned by whoever built the struct; the host copies what it keeps. */
 struct plg_plugin_cfg {
-    const char *name;       /* [a-zA-Z_][a-zA-Z0-9_-]*, unique */
-    const char *const *argv; /* command and arguments, NULL-terminated */
-    const char *const *env;  /* extra "NAME=VALUE" entries, NULL-terminated; may be NULL */
-    int64_t interval_ms;    /* 0: the plugin's suggestion, else the host default */
-    int64_t timeout_ms;     /* per Collect; 0: the interval, at most 10 s */
-    const char *user;       /* run as this user (needs root); NULL: as the agent */
-    uint64_t memory_limit;  /* RLIMIT_AS in bytes; 0: none */
-    uint64_t cpu_limit;     /* RLIMIT_CPU in seconds; 0: none */
-    long max_series;        /* 0: 10,000 */
-    long max_message_bytes; /* largest Collect response; 0: 4 MiB */
-    int64_t start_timeout_ms;   /* handshake and first health check; 0: 10 s */
-    int64_t restart_backoff_ms; /* first restart delay, doubling; 0: 1 s */
+    const char *name;               /* [a-zA-Z_][a-zA-Z0-9_-]*, unique */
+    const char *const *argv;        /* command and arguments, NULL-terminated */
+    const char *const *env;         /* extra "NAME=VALUE" entries, NULL-terminated; may be NULL */
+    int64_t interval_ms;            /* 0: the plugin's suggestion, else the host default */
+    int64_t timeout_ms;             /* per Collect; 0: the interval, at most 10 s */
+    const char *user;               /* run as this user (needs root); NULL: as the agent */
+    uint64_t memory_limit;          /* RLIMIT_AS in bytes; 0: none */
+    uint64_t cpu_limit;             /* RLIMIT_CPU in seconds; 0: none */
+    long max_series;                /* 0: 10,000 */
+    long max_message_bytes;         /* largest Collect response; 0: 4 MiB */
+    int64_t start_timeout_ms;       /* handshake and first health check; 0: 10 s */
+    int64_t restart_backoff_ms;     /* first restart delay, doubling; 0: 1 s */
     int64_t restart_backoff_max_ms; /* 0: 60 s */
-    int max_failures;       /* consecutive failures before quarantine; 0: 5 */
+    int max_failures;               /* consecutive failures before quarantine; 0: 5 */
 };
 
 /* Defaults for the zero fields above. */

@@ -38,8 +38,8 @@
  */
 struct plg_proc;
 
-int plg_proc_start(const struct plg_plugin_cfg *cfg, const char *socket_root,
-                   struct plg_proc **out, char *err, size_t errcap);
+int plg_proc_start(const struct plg_plugin_cfg *cfg, const char *socket_root, struct plg_proc **out,
+                   char *err, size_t errcap);
 
 /* The handshake line, parsed and checked. */
 struct plg_handshake {
@@ -58,13 +58,13 @@ struct plg_handshake {
  * handshake line \"garbage\"" or "plugin exited with status 1 before its
  * handshake".
  */
-int plg_proc_handshake(struct plg_proc *p, int64_t timeout_ms, struct plg_handshake *hs,
-                       char *err, size_t errcap);
+int plg_proc_handshake(struct plg_proc *p, int64_t timeout_ms, struct plg_handshake *hs, char *err,
+                       size_t errcap);
 
 /* Parses one handshake line (no newline) against sockdir; the checks and
  * messages of plg_proc_handshake. Exposed for tests and the fuzzer. */
-int plg_handshake_parse(const char *line, const char *sockdir, struct plg_handshake *hs,
-                        char *err, size_t errcap);
+int plg_handshake_parse(const char *line, const char *sockdir, struct plg_handshake *hs, char *err,
+                        size_t errcap);
 
 /* Whether the process has exited (reaps it). *status (may be NULL) gets a
  * description such as "exited with status 1" or "killed by signal 11
@@ -106,8 +106,8 @@ int plg_client_health(struct plg_client *c, int64_t timeout_ms, char *err, size_
 
 /* Info; the caller frees *out with
  * cairn__plugin__v1__info_response__free_unpacked(*out, NULL). */
-int plg_client_info(struct plg_client *c, int64_t timeout_ms,
-                    Cairn__Plugin__V1__InfoResponse **out, char *err, size_t errcap);
+int plg_client_info(struct plg_client *c, int64_t timeout_ms, Cairn__Plugin__V1__InfoResponse **out,
+                    char *err, size_t errcap);
 
 /* Collect for the tick ts_ms, giving up at deadline_ms (Unix ms, sent to
  * the plugin too). The caller frees *out with
@@ -121,13 +121,13 @@ int plg_client_collect(struct plg_client *c, int64_t ts_ms, int64_t deadline_ms,
  * cairn_plugin_rejected_series_total. */
 enum plg_reject {
     PLG_REJECT_METRIC_NAME = 0, /* "invalid_metric_name": bad or empty family name */
-    PLG_REJECT_LABEL_NAME,      /* "invalid_label_name": bad, reserved (__*) or repeated label name */
-    PLG_REJECT_LABEL_VALUE,     /* "invalid_label_value": not UTF-8 */
-    PLG_REJECT_DUPLICATE,       /* "duplicate_series": same name and labels as an earlier series */
-    PLG_REJECT_TYPE,            /* "type_mismatch": value field does not match the family type */
-    PLG_REJECT_COUNTER_VALUE,   /* "invalid_counter": NaN or negative counter */
-    PLG_REJECT_BUCKETS,         /* "invalid_buckets": bad histogram buckets or summary quantiles */
-    PLG_REJECT_TOO_MANY,        /* "too_many_series": beyond max_series */
+    PLG_REJECT_LABEL_NAME,    /* "invalid_label_name": bad, reserved (__*) or repeated label name */
+    PLG_REJECT_LABEL_VALUE,   /* "invalid_label_value": not UTF-8 */
+    PLG_REJECT_DUPLICATE,     /* "duplicate_series": same name and labels as an earlier series */
+    PLG_REJECT_TYPE,          /* "type_mismatch": value field does not match the family type */
+    PLG_REJECT_COUNTER_VALUE, /* "invalid_counter": NaN or negative counter */
+    PLG_REJECT_BUCKETS,       /* "invalid_buckets": bad histogram buckets or summary quantiles */
+    PLG_REJECT_TOO_MANY,      /* "too_many_series": beyond max_series */
     PLG_REJECT_COUNT
 };
 

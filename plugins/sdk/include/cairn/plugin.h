@@ -114,8 +114,7 @@ CAIRN_PLUGIN_API struct cairn_family *cairn_family(struct cairn_collect *c, cons
  *     cairn_add(f, 3, "state", "running", NULL);
  * Returns 0, -EINVAL (f NULL, or a histogram or summary family) or -ENOMEM.
  */
-CAIRN_PLUGIN_API int cairn_add(struct cairn_family *f, double value, ...)
-    __attribute__((sentinel));
+CAIRN_PLUGIN_API int cairn_add(struct cairn_family *f, double value, ...) __attribute__((sentinel));
 /* The same with label arrays of n entries. */
 CAIRN_PLUGIN_API int cairn_addv(struct cairn_family *f, double value, size_t n,
                                 const char *const *names, const char *const *values);
@@ -137,8 +136,8 @@ CAIRN_PLUGIN_API int cairn_histogram(struct cairn_family *f, size_t n, const dou
                                      ...) __attribute__((sentinel));
 /* The same with label arrays. */
 CAIRN_PLUGIN_API int cairn_histogramv(struct cairn_family *f, size_t n, const double *upper_bounds,
-                                      const uint64_t *cumulative_counts, uint64_t count,
-                                      double sum, size_t nlabels, const char *const *names,
+                                      const uint64_t *cumulative_counts, uint64_t count, double sum,
+                                      size_t nlabels, const char *const *names,
                                       const char *const *values);
 
 /* Adds a summary series: n quantiles (in [0, 1]) with their values, count
