@@ -13,15 +13,18 @@
  *       server); the agent starts this for collectors configured with
  *       `isolated: true`. The flags are the agent's.
  *
- * A built-in served this way differs from one run in process in one point:
+ * A built-in served this way differs from one run in process in two points:
  * a collect that fails fails the whole call (the contract has no partial
- * results), so the series it gathered before failing are not exported.
+ * results), so the series it gathered before failing are not exported; and
+ * one that finds no such device on the host succeeds with no series, where
+ * in process it reports node_scrape_collector_success 0.
  */
 #include "agent/internal.h"
 #include "cairn/plugin.h"
 
 #include <errno.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +103,10 @@ static int serve_collect(struct cairn_collect *c, void *user)
     struct plg_collect pc = {.b = b, .paths = sv->paths, .files = sv->files};
     int rc = sv->col->collect(sv->state, &pc);
     plg_files_sweep(sv->files);
+    /* "No such device on this host" is not a failure worth a restart: the
+     * call succeeds with whatever was found (usually nothing). */
+    if (rc && pc.nodata)
+        rc = 0;
     if (rc) {
         exp_builder_unref(b);
         return cairn_collect_fail(c, "%s", pc.errmsg[0] ? pc.errmsg : strerror(-rc));
@@ -164,6 +171,9 @@ static int plugin_serve(int argc, char **argv)
         agent_config_free(&cfg);
         return 1;
     }
+    /* The agent reloads on SIGHUP; `killall -HUP cairn` must not stop the
+     * collectors it runs in their own processes. */
+    signal(SIGHUP, SIG_IGN);
     struct cairn_plugin p = {
         .name = col->name, .version = CAIRN_VERSION, .collect = serve_collect, .user = &sv};
     int status = cairn_plugin_serve(&p);

@@ -483,7 +483,7 @@ static void *supervisor_main(void *arg)
                    "plugin", cfg->name, "failures", n, NULL);
             pthread_mutex_lock(&p->lock);
             p->quarantined = true;
-            snprintf(p->error, sizeof(p->error), "quarantined after %d failures", failures);
+            snprintf(p->error, sizeof(p->error), "quarantined after %d failed runs", failures);
             while (!p->stop)
                 pthread_cond_wait(&p->cond, &p->lock);
             pthread_mutex_unlock(&p->lock);
@@ -565,7 +565,8 @@ static int adapter_collect(void *state, struct plg_collect *c)
     char error[sizeof(p->error)];
     memcpy(error, p->error, sizeof(error));
     struct exp_family *f;
-    exp_gauge(c->b, "cairn_plugin_up", "Whether the plugin is running and answering.",
+    exp_gauge(c->b, "cairn_plugin_up",
+              "Whether the plugin's process runs and passed its handshake and health check.",
               p->up ? 1 : 0, 1, "plugin", name);
     exp_gauge(c->b, "cairn_plugin_quarantined",
               "Whether the plugin failed too often and stays stopped until the next reload.",
@@ -714,7 +715,8 @@ int plg_host_apply(struct plg_host *h, const struct plg_plugin_cfg *cfgs, size_t
     /* Stop the removed and replaced plugins together, then start the new. */
     for (size_t j = 0; j < nold; j++)
         if (!kept[j]) {
-            log_plugin(CN_LOG_INFO, old[j], "stopping plugin", "reason", "configuration changed");
+            log_plugin(CN_LOG_INFO, old[j], "stopping plugin", "reason",
+                       "removed, changed or quarantined");
             plugin_signal_stop(old[j]);
         }
     for (size_t j = 0; j < nold; j++)

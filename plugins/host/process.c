@@ -248,15 +248,16 @@ int plg_handshake_parse(const char *line, const char *sockdir, struct plg_handsh
                PRINTABLE(line, len), HS_LINE_MAX);
         return -EPROTO;
     }
-    /* The five fields: core, app, network, path, protocol. */
-    const char *f[5];
-    size_t fl[5];
+    /* The five fields: core, app, network, path, protocol; go-plugin
+     * servers add a sixth, the server certificate, empty without TLS. */
+    const char *f[6];
+    size_t fl[6];
     int nf = 0;
     const char *s = line, *end = line + len;
     for (;;) {
         const char *bar = memchr(s, '|', (size_t)(end - s));
         const char *fe = bar ? bar : end;
-        if (nf < 5) {
+        if (nf < 6) {
             f[nf] = s;
             fl[nf] = (size_t)(fe - s);
         }
@@ -265,7 +266,13 @@ int plg_handshake_parse(const char *line, const char *sockdir, struct plg_handsh
             break;
         s = bar + 1;
     }
-    if (nf != 5) {
+    if (nf == 6 && fl[5] > 0) {
+        seterr(err, errcap,
+               "plugin offers a TLS server certificate in its handshake; this agent speaks plain "
+               "gRPC over the private socket only");
+        return -EPROTO;
+    }
+    if (nf != 5 && nf != 6) {
         seterr(err, errcap,
                "malformed handshake line \"%s\": %d field%s, want CORE|APP|unix|PATH|grpc",
                PRINTABLE(line, len), nf, nf == 1 ? "" : "s");

@@ -59,9 +59,12 @@ Test(plugins_process, handshake_good)
         "1|1|unix|" SOCKDIR "/plugin.sock|grpc",
         "1|1|unix|" SOCKDIR "/plugin.sock|grpc\r",
         "01|0001|unix|" SOCKDIR "/s|grpc",
+        /* go-plugin's servers: an empty sixth field, the TLS certificate */
+        "1|1|unix|" SOCKDIR "/plugin.sock|grpc|",
     };
-    const char *paths[] = {SOCKDIR "/plugin.sock", SOCKDIR "/plugin.sock", SOCKDIR "/s"};
-    for (size_t i = 0; i < 3; i++) {
+    const char *paths[] = {SOCKDIR "/plugin.sock", SOCKDIR "/plugin.sock", SOCKDIR "/s",
+                           SOCKDIR "/plugin.sock"};
+    for (size_t i = 0; i < 4; i++) {
         struct plg_handshake hs;
         char err[256] = "";
         cr_assert_eq(plg_handshake_parse(lines[i], SOCKDIR, &hs, err, sizeof(err)), 0, "%s: %s",
@@ -81,9 +84,12 @@ Test(plugins_process, handshake_fields)
         {"1|1|unix|" SOCKDIR "/p.sock", -EPROTO,
          "malformed handshake line \"1|1|unix|" SOCKDIR
          "/p.sock\": 4 fields, want CORE|APP|unix|PATH|grpc"},
-        {"1|1|unix|" SOCKDIR "/p.sock|grpc|", -EPROTO,
+        {"1|1|unix|" SOCKDIR "/p.sock|grpc|cert", -EPROTO,
+         "plugin offers a TLS server certificate in its handshake; this agent speaks plain gRPC "
+         "over the private socket only"},
+        {"1|1|unix|" SOCKDIR "/p.sock|grpc||", -EPROTO,
          "malformed handshake line \"1|1|unix|" SOCKDIR
-         "/p.sock|grpc|\": 6 fields, want CORE|APP|unix|PATH|grpc"},
+         "/p.sock|grpc||\": 7 fields, want CORE|APP|unix|PATH|grpc"},
         {"\x01\x7f|\tx", -EPROTO,
          "malformed handshake line \"??|?x\": 2 fields, want CORE|APP|unix|PATH|grpc"},
     };
