@@ -83,8 +83,8 @@ int main(int argc, char **argv)
         cairn__plugin__v1__collect_response__free_unpacked(resp, NULL);
     }
     if (!rc) {
-        printf("plugin %s: %zu series, %zu bytes per response, %d calls\n", argv[1], series,
-               bytes, runs);
+        printf("plugin %s: %zu series, %zu bytes per response, %d calls\n", argv[1], series, bytes,
+               runs);
         report("Collect round trip", rtt, runs);
         report("validate + convert", adapt, runs);
     }
