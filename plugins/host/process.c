@@ -72,6 +72,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -493,10 +494,19 @@ static void __attribute__((noreturn)) child_run(const struct spawn *s)
     if (getppid() != s->parent)
         _exit(127); /* the agent is already gone */
 
+    /* Every disposition back to default, including ignored ones inherited
+     * from whoever started the agent. glibc refuses its reserved real-time
+     * signals (32, 33), so those go to the kernel directly. */
     struct sigaction dfl = {.sa_handler = SIG_DFL};
+    struct {
+        void (*handler)(int);
+        unsigned long flags;
+        void (*restorer)(void);
+        uint64_t mask;
+    } kdfl = {.handler = SIG_DFL};
     for (int sig = 1; sig < NSIG; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP)
-            sigaction(sig, &dfl, NULL); /* fails harmlessly for reserved signals */
+        if (sig != SIGKILL && sig != SIGSTOP && sigaction(sig, &dfl, NULL) != 0)
+            syscall(SYS_rt_sigaction, sig, &kdfl, NULL, sizeof(kdfl.mask));
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
