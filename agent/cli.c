@@ -99,6 +99,7 @@ static int start_sched(const struct agent_config *cfg, struct agent_http_stats *
     int rc = agent_config_plugin_list(cfg, self, &list);
     if (rc)
         return rc;
+    plg_host_set_default_interval(host, cfg->interval_ms);
     rc = plg_host_apply(host, list.cfgs, list.n);
     agent_plugin_list_free(&list);
     const struct plg_collector *const *cols = NULL;

@@ -687,7 +687,9 @@ int plg_host_apply(struct plg_host *h, const struct plg_plugin_cfg *cfgs, size_t
             pthread_mutex_lock(&old[j]->lock);
             quarantined = old[j]->quarantined;
             pthread_mutex_unlock(&old[j]->lock);
-            if (!kept[j] && !quarantined && pcfg_eq(&old[j]->cfg.c, &cfgs[i])) {
+            bool same_default =
+                cfgs[i].interval_ms > 0 || old[j]->default_interval_ms == h->default_interval_ms;
+            if (!kept[j] && !quarantined && same_default && pcfg_eq(&old[j]->cfg.c, &cfgs[i])) {
                 kept[j] = true;
                 next[i] = old[j];
                 break;
@@ -732,6 +734,14 @@ int plg_host_apply(struct plg_host *h, const struct plg_plugin_cfg *cfgs, size_t
     free(fresh);
     free(kept);
     return 0;
+}
+
+void plg_host_set_default_interval(struct plg_host *h, int64_t ms)
+{
+    pthread_mutex_lock(&h->lock);
+    if (ms > 0)
+        h->default_interval_ms = ms;
+    pthread_mutex_unlock(&h->lock);
 }
 
 int plg_host_collectors(struct plg_host *h, struct plg_host_collectors **set,

@@ -85,6 +85,12 @@ int plg_host_create(const struct plg_host_opts *opts, struct plg_host **out);
  */
 int plg_host_apply(struct plg_host *h, const struct plg_plugin_cfg *cfgs, size_t n);
 
+/* Changes the interval of plugins that neither configure nor suggest one
+ * (plg_host_opts.default_interval_ms) for the next plg_host_apply, which
+ * restarts the running plugins without a configured interval when it
+ * differs. */
+void plg_host_set_default_interval(struct plg_host *h, int64_t ms);
+
 /*
  * The collectors of the plugins applied last, one per plugin, named after it,
  * for the scheduler's extra collectors. The descriptors stay valid until

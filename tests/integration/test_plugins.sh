@@ -91,6 +91,25 @@ echo "$q" | grep -q '"__name__":"example_py_collects_total"' || fail "python ser
 pass "the C and Python example plugins reach /metrics and the TSDB"
 EX_PID=$CAIRN_PID
 
+# A reload that changes the agent's interval restarts the plugins that use it
+# as their default (procstate), not those with an interval of their own.
+child_pid() { ps --ppid "$EX_PID" -o pid=,args= | awk -v pat="$1" 'index($0, pat) {print $1; exit}'; }
+ps_pid=$(child_pid cairn-plugin-procstate)
+py_pid=$(child_pid cairn_example.py)
+[ -n "$ps_pid" ] && [ -n "$py_pid" ] || fail "example plugin processes not found"
+sed -i 's/^  interval: 1s$/  interval: 2s/' "$WORK/examples.yml"
+kill -HUP "$EX_PID"
+wait_log 'configuration reloaded'
+for ((i = 0; i < 50; i++)); do
+    new_ps=$(child_pid cairn-plugin-procstate)
+    [ -n "$new_ps" ] && [ "$new_ps" != "$ps_pid" ] && break
+    sleep 0.2
+done
+wait_metric '^cairn_plugin_up\{plugin="procstate"\} 1$'
+[ -n "$new_ps" ] && [ "$new_ps" != "$ps_pid" ] || fail "procstate not restarted for the new default interval"
+[ "$(child_pid cairn_example.py)" = "$py_pid" ] || fail "the python plugin, with its own interval, was restarted"
+pass "a reload applies a new default interval to the plugins that use it"
+
 # `cairn plugin check` on both examples.
 "$CAIRN" plugin check "$PROCSTATE" >"$WORK/check.out" 2>"$WORK/check.err" || fail "plugin check procstate failed: $(cat "$WORK/check.err")"
 grep -q '^# plugin: cairn-plugin-procstate ' "$WORK/check.out" || fail "check: no info line"
