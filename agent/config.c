@@ -96,19 +96,12 @@ static int config_defaults(struct agent_config *cfg)
     return 0;
 }
 
-static void strv_free(char **v)
-{
-    for (size_t i = 0; v && v[i]; i++)
-        free(v[i]);
-    free(v);
-}
-
 static void plugin_free(struct agent_plugin *p)
 {
     free(p->name);
     free(p->user);
-    strv_free(p->argv);
-    strv_free(p->env);
+    cn_strv_free(p->argv);
+    cn_strv_free(p->env);
 }
 
 void agent_config_free(struct agent_config *cfg)
@@ -541,11 +534,11 @@ static int y_strv(struct yctx *y, const yaml_node_t *v, const char *what, char *
         int rc = 0;
         const char *s = scalar(y, it, what, &rc);
         if (!s || !(out[i] = cn_strdup(s))) {
-            strv_free(out);
+            cn_strv_free(out);
             return s ? -ENOMEM : rc;
         }
     }
-    strv_free(*dst);
+    cn_strv_free(*dst);
     *dst = out;
     return 0;
 }
@@ -575,11 +568,11 @@ static int y_env(struct yctx *y, const yaml_node_t *v, const char *what, char **
                 rc = -ENOMEM;
         }
         if (rc || !vs) {
-            strv_free(out);
+            cn_strv_free(out);
             return rc;
         }
     }
-    strv_free(*dst);
+    cn_strv_free(*dst);
     *dst = out;
     return 0;
 }
@@ -623,7 +616,7 @@ static int plugin_key(struct yctx *y, struct agent_plugin *p, const char *key, y
             n++;
         char **argv = cn_calloc(n + 2, sizeof(*argv));
         if (!argv) {
-            strv_free(args);
+            cn_strv_free(args);
             return -ENOMEM;
         }
         argv[0] = p->argv[0];

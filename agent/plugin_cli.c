@@ -61,37 +61,60 @@ static enum cairn_metric_type sdk_type(enum exp_type t)
     return CAIRN_UNTYPED;
 }
 
+/* Scratch arrays for handing series to the SDK, sized once per collect for
+ * the largest label set and bucket list of the builder. */
+struct scratch {
+    const char **names, **values;
+    double *upper, *dv;
+    uint64_t *cnt;
+};
+
+static int scratch_alloc(struct scratch *x, struct exp_family *const *fams, size_t nf)
+{
+    uint32_t maxl = 0, maxb = 0;
+    for (size_t i = 0; i < nf; i++)
+        for (uint32_t j = 0; j < fams[i]->nseries; j++) {
+            const struct exp_series *s = &fams[i]->series[j];
+            maxl = s->nlabels > maxl ? s->nlabels : maxl;
+            maxb = s->nbuckets > maxb ? s->nbuckets : maxb;
+        }
+    x->names = cn_calloc(maxl + 1, sizeof(*x->names));
+    x->values = cn_calloc(maxl + 1, sizeof(*x->values));
+    x->upper = cn_calloc(maxb + 1, sizeof(*x->upper));
+    x->dv = cn_calloc(maxb + 1, sizeof(*x->dv));
+    x->cnt = cn_calloc(maxb + 1, sizeof(*x->cnt));
+    return x->names && x->values && x->upper && x->dv && x->cnt ? 0 : -ENOMEM;
+}
+
+static void scratch_free(struct scratch *x)
+{
+    free(x->names);
+    free(x->values);
+    free(x->upper);
+    free(x->dv);
+    free(x->cnt);
+}
+
 /* Hands one series of family sf to the SDK's family f. */
 static int put_series(struct cairn_family *f, const struct exp_family *sf,
-                      const struct exp_series *s, const char **names, const char **values)
+                      const struct exp_series *s, struct scratch *x)
 {
     for (uint32_t k = 0; k < s->nlabels; k++) {
-        names[k] = s->labels[k].name;
-        values[k] = s->labels[k].value;
+        x->names[k] = s->labels[k].name;
+        x->values[k] = s->labels[k].value;
     }
     if (sf->type != EXP_HISTOGRAM && sf->type != EXP_SUMMARY)
-        return cairn_addv(f, s->value, s->nlabels, names, values);
-    double *upper = cn_calloc(s->nbuckets + 1, sizeof(double));
-    double *dv = cn_calloc(s->nbuckets + 1, sizeof(double));
-    uint64_t *cnt = cn_calloc(s->nbuckets + 1, sizeof(uint64_t));
-    int rc = -ENOMEM;
-    if (upper && dv && cnt) {
-        for (uint32_t k = 0; k < s->nbuckets; k++) {
-            upper[k] = s->buckets[k].upper;
-            dv[k] = s->buckets[k].count;
-            cnt[k] = (uint64_t)s->buckets[k].count;
-        }
-        if (sf->type == EXP_HISTOGRAM)
-            rc = cairn_histogramv(f, s->nbuckets, upper, cnt, (uint64_t)s->count, s->sum,
-                                  s->nlabels, names, values);
-        else
-            rc = cairn_summaryv(f, s->nbuckets, upper, dv, (uint64_t)s->count, s->sum, s->nlabels,
-                                names, values);
+        return cairn_addv(f, s->value, s->nlabels, x->names, x->values);
+    for (uint32_t k = 0; k < s->nbuckets; k++) {
+        x->upper[k] = s->buckets[k].upper;
+        x->dv[k] = s->buckets[k].count;
+        x->cnt[k] = (uint64_t)s->buckets[k].count;
     }
-    free(upper);
-    free(dv);
-    free(cnt);
-    return rc;
+    if (sf->type == EXP_HISTOGRAM)
+        return cairn_histogramv(f, s->nbuckets, x->upper, x->cnt, (uint64_t)s->count, s->sum,
+                                s->nlabels, x->names, x->values);
+    return cairn_summaryv(f, s->nbuckets, x->upper, x->dv, (uint64_t)s->count, s->sum, s->nlabels,
+                          x->names, x->values);
 }
 
 static int serve_collect(struct cairn_collect *c, void *user)
@@ -114,22 +137,17 @@ static int serve_collect(struct cairn_collect *c, void *user)
     exp_builder_finish(b);
     size_t nf;
     struct exp_family *const *fams = exp_builder_families(b, &nf);
+    struct scratch x = {0};
+    rc = scratch_alloc(&x, fams, nf);
     for (size_t i = 0; !rc && i < nf; i++) {
         const struct exp_family *sf = fams[i];
         struct cairn_family *f = cairn_family(c, sf->name, sf->help, sdk_type(sf->type));
-        if (!f) {
+        if (!f)
             rc = -ENOMEM;
-            break;
-        }
-        for (uint32_t j = 0; !rc && j < sf->nseries; j++) {
-            const struct exp_series *s = &sf->series[j];
-            const char **names = cn_calloc(s->nlabels + 1, sizeof(char *));
-            const char **values = cn_calloc(s->nlabels + 1, sizeof(char *));
-            rc = names && values ? put_series(f, sf, s, names, values) : -ENOMEM;
-            free(names);
-            free(values);
-        }
+        for (uint32_t j = 0; !rc && j < sf->nseries; j++)
+            rc = put_series(f, sf, &sf->series[j], &x);
     }
+    scratch_free(&x);
     exp_builder_unref(b);
     return rc ? cairn_collect_fail(c, "%s", strerror(-rc)) : 0;
 }

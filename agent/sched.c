@@ -377,21 +377,6 @@ int agent_sched_create(const struct agent_sched_opts *opts, struct agent_sched *
     return 0;
 }
 
-static struct timespec realtime_after_ns(int64_t ns)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    if (ns < 0)
-        ns = 0;
-    ts.tv_sec += ns / 1000000000;
-    ts.tv_nsec += ns % 1000000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
-    return ts;
-}
-
 /* Logs a collector's state when it changes: once per cause, not per cycle. */
 static void log_outcome(struct instance *in, bool ok, bool nodata, const char *msg)
 {
@@ -429,7 +414,7 @@ static double drive_cycle(struct agent_sched *s)
             if (r->current != NONE)
                 left = r->current_start_ns + timeout_ns - cn_mono_ns();
             if (left > 0) {
-                struct timespec until = realtime_after_ns(left);
+                struct timespec until = cn_realtime_after_ns(left);
                 pthread_cond_timedwait(&r->cond, &r->lock, &until);
                 continue;
             }
@@ -583,7 +568,7 @@ static void *sched_main(void *arg)
         next += step;
         if (next <= now)
             next += ((now - next) / step + 1) * step;
-        struct timespec until = realtime_after_ns(next - now);
+        struct timespec until = cn_realtime_after_ns(next - now);
         pthread_mutex_lock(&s->lock);
         while (!s->stop)
             if (pthread_cond_timedwait(&s->cond, &s->lock, &until) == ETIMEDOUT)
@@ -623,7 +608,7 @@ void agent_sched_destroy(struct agent_sched *s)
         pthread_mutex_unlock(&s->lock);
         pthread_join(s->thread, NULL);
     }
-    struct timespec deadline = realtime_after_ns(2000000000);
+    struct timespec deadline = cn_realtime_after_ns(2000000000);
     runner_stop(s->runner, &deadline);
     for (size_t i = 0; i < s->ninst; i++)
         instance_release(s->inst[i]);

@@ -74,3 +74,24 @@ int cn_array_grow(void **p, size_t *cap, size_t need, size_t size, size_t first)
     *cap = c;
     return 0;
 }
+
+char **cn_strv_dup(const char *const *v)
+{
+    size_t n = 0;
+    while (v && v[n])
+        n++;
+    char **out = cn_calloc(n + 1, sizeof(*out));
+    for (size_t i = 0; out && i < n; i++)
+        if (!(out[i] = cn_strdup(v[i]))) {
+            cn_strv_free(out);
+            return NULL;
+        }
+    return out;
+}
+
+void cn_strv_free(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}

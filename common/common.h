@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* ---- logging ---------------------------------------------------------- */
 
@@ -68,6 +69,12 @@ void *cn_calloc(size_t n, size_t size);
 void *cn_realloc(void *p, size_t n);
 char *cn_strdup(const char *s);
 char *cn_strndup(const char *s, size_t n);
+
+/* NULL-terminated string arrays (argv, envp): a deep copy (v may be NULL:
+ * an empty array), NULL on allocation failure; and its free, which accepts
+ * NULL. */
+char **cn_strv_dup(const char *const *v);
+void cn_strv_free(char **v);
 
 /* Grows the array *p (capacity *cap elements of `size` bytes) to hold at
  * least `need`, doubling from `first`. On failure *p and *cap are unchanged
@@ -121,6 +128,9 @@ double cn_now_seconds(void);         /* wall clock, seconds since the epoch */
 int64_t cn_mono_ns(void);            /* monotonic clock, ns */
 double cn_thread_cpu_seconds(void);  /* CPU time of the calling thread */
 double cn_process_cpu_seconds(void); /* CPU time of the process (user+system) */
+/* The CLOCK_REALTIME moment ns from now (a negative ns: now), the deadline
+ * pthread_cond_timedwait takes. */
+struct timespec cn_realtime_after_ns(int64_t ns);
 
 /* Parses a Prometheus duration ("15s", "1h30m", "2d", "500ms") into ms.
  * Returns 0 or -EINVAL. */

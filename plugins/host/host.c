@@ -119,25 +119,6 @@ static size_t strv_len(const char *const *v)
     return n;
 }
 
-static void strv_free(char **v)
-{
-    for (size_t i = 0; v && v[i]; i++)
-        free(v[i]);
-    free(v);
-}
-
-static char **strv_dup(const char *const *v)
-{
-    size_t n = strv_len(v);
-    char **out = cn_calloc(n + 1, sizeof(*out));
-    for (size_t i = 0; out && i < n; i++)
-        if (!(out[i] = cn_strdup(v[i]))) {
-            strv_free(out);
-            return NULL;
-        }
-    return out;
-}
-
 static bool strv_eq(const char *const *a, const char *const *b)
 {
     size_t n = strv_len(a);
@@ -153,8 +134,8 @@ static void pcfg_free(struct pcfg *p)
 {
     free(p->name);
     free(p->user);
-    strv_free(p->argv);
-    strv_free(p->env);
+    cn_strv_free(p->argv);
+    cn_strv_free(p->env);
     memset(p, 0, sizeof(*p));
 }
 
@@ -164,8 +145,8 @@ static int pcfg_copy(struct pcfg *dst, const struct plg_plugin_cfg *src)
     dst->c = *src;
     dst->name = cn_strdup(src->name);
     dst->user = src->user ? cn_strdup(src->user) : NULL;
-    dst->argv = strv_dup(src->argv);
-    dst->env = strv_dup(src->env);
+    dst->argv = cn_strv_dup(src->argv);
+    dst->env = cn_strv_dup(src->env);
     if (!dst->name || (src->user && !dst->user) || !dst->argv || !dst->env) {
         pcfg_free(dst);
         return -ENOMEM;
@@ -297,23 +278,10 @@ static void plugin_unref(struct plugin *p)
     free(p);
 }
 
-static struct timespec realtime_after_ms(int64_t ms)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    t.tv_sec += ms / 1000;
-    t.tv_nsec += (ms % 1000) * 1000000;
-    if (t.tv_nsec >= 1000000000) {
-        t.tv_sec++;
-        t.tv_nsec -= 1000000000;
-    }
-    return t;
-}
-
 /* Waits ms (or until stop); returns whether the plugin is stopping. Lock held. */
 static bool wait_locked(struct plugin *p, int64_t ms)
 {
-    struct timespec until = realtime_after_ms(ms);
+    struct timespec until = cn_realtime_after_ns(ms * 1000000);
     while (!p->stop)
         if (pthread_cond_timedwait(&p->cond, &p->lock, &until) == ETIMEDOUT)
             break;

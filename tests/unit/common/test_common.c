@@ -244,3 +244,36 @@ Test(common, utf8_encode_as_go)
     cr_assert_eq(cn_utf8_encode(out, 0x110000), 3);
     cr_assert_eq(memcmp(out, "\xef\xbf\xbd", 3), 0);
 }
+
+Test(common_alloc, strv_dup)
+{
+    const char *v[] = {"a", "", "c=d", NULL};
+    char **d = cn_strv_dup(v);
+    cr_assert_not_null(d);
+    for (int i = 0; i < 3; i++) {
+        cr_expect_str_eq(d[i], v[i]);
+        cr_expect_neq((void *)d[i], (void *)v[i]);
+    }
+    cr_expect_null(d[3]);
+    cn_strv_free(d);
+    char **e = cn_strv_dup(NULL);
+    cr_assert_not_null(e);
+    cr_expect_null(e[0]);
+    cn_strv_free(e);
+    cn_strv_free(NULL);
+    cn_alloc_fail_after(2); /* the array and "a"; "" fails */
+    cr_expect_null(cn_strv_dup(v));
+    cn_alloc_fail_after(-1);
+}
+
+Test(common_time, realtime_after)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct timespec t = cn_realtime_after_ns(1500000000);
+    int64_t d = (t.tv_sec - now.tv_sec) * 1000000000LL + (t.tv_nsec - now.tv_nsec);
+    cr_expect(d >= 1500000000LL && d < 1500000000LL + 1000000000LL, "%lld", (long long)d);
+    cr_expect(t.tv_nsec >= 0 && t.tv_nsec < 1000000000);
+    struct timespec p = cn_realtime_after_ns(-5);
+    cr_expect(p.tv_sec > now.tv_sec || (p.tv_sec == now.tv_sec && p.tv_nsec >= now.tv_nsec));
+}
