@@ -15,12 +15,12 @@ ARGS       ?=
 # Debian packages needed to build, test and compare against the real peers.
 DEB_PACKAGES := build-essential cmake pkg-config clang clang-format libclang-rt-14-dev \
 	libmicrohttpd-dev libyaml-dev zlib1g-dev libpcre2-dev libjansson-dev libcriterion-dev \
-	libcurl4-openssl-dev libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler \
-	python3-grpcio python3-protobuf prometheus prometheus-node-exporter curl python3 wrk procps
+	libcurl4-openssl-dev libsqlite3-dev sqlite3 libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler \
+	python3-grpcio python3-protobuf prometheus prometheus-node-exporter curl jq python3 wrk procps
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build run test fuzz format format-check bench bench-tsdb bench-promql bench-plugins clean
+.PHONY: all deps build run test fuzz format format-check bench bench-tsdb bench-promql bench-plugins bench-events clean
 
 all: build
 
@@ -73,6 +73,10 @@ bench: build
 
 bench-tsdb: build
 	bash bench/tsdb_compare.sh ./$(BUILD)
+
+bench-events: build
+	cmake --build $(BUILD) --target bench_events
+	./$(BUILD)/bench_events
 
 bench-plugins: build
 	cmake --build $(BUILD) --target bench_plugin_rtt bench_series_plugin

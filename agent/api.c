@@ -653,6 +653,7 @@ struct running {
 
 struct agent_api {
     struct agent_store *store;
+    struct evt_service *events;
     struct promql_engine *engine;
     struct agent_source *source;
     int64_t retention_ms;
@@ -702,6 +703,7 @@ int agent_api_create(const struct agent_api_opts *opts, struct agent_api **out)
     if (!a)
         return -ENOMEM;
     a->store = opts->store;
+    a->events = opts->events;
     a->engine = opts->engine;
     a->source = opts->source;
     a->retention_ms = opts->retention_ms;
@@ -825,6 +827,18 @@ static int run_query(struct agent_api *a, const struct promql_expr *expr, int64_
 
 /* ---- replies ------------------------------------------------------------------------------ */
 
+void agent_api_error(struct agent_api_reply *r, const char *type, unsigned code, const char *msg)
+{
+    cn_buf_reset(&r->body);
+    r->code = code;
+    r->content_type = "application/json";
+    cn_buf_puts(&r->body, "{\"status\":\"error\",\"errorType\":\"");
+    cn_buf_puts(&r->body, type);
+    cn_buf_puts(&r->body, "\",\"error\":");
+    agent_json_string(&r->body, msg);
+    cn_buf_putc(&r->body, '}');
+}
+
 static void reply_error(struct agent_api_reply *r, enum promql_error_kind kind, const char *msg)
 {
     static const struct {
@@ -837,14 +851,7 @@ static void reply_error(struct agent_api_reply *r, enum promql_error_kind kind, 
     };
     if ((unsigned)kind >= sizeof(kinds) / sizeof(kinds[0]))
         kind = PROMQL_ERR_INTERNAL;
-    cn_buf_reset(&r->body);
-    r->code = kinds[kind].code;
-    r->content_type = "application/json";
-    cn_buf_puts(&r->body, "{\"status\":\"error\",\"errorType\":\"");
-    cn_buf_puts(&r->body, kinds[kind].type);
-    cn_buf_puts(&r->body, "\",\"error\":");
-    agent_json_string(&r->body, msg);
-    cn_buf_putc(&r->body, '}');
+    agent_api_error(r, kinds[kind].type, kinds[kind].code, msg);
 }
 
 /* An error whose message is built in m (freed here). */
@@ -1783,6 +1790,12 @@ static void h_tsdb(struct agent_api *a, const struct agent_params *p, struct age
 /* ---- routing ----------------------------------------------------------------------------------
  */
 
+/* The event store's query (events.c). */
+static void h_events(struct agent_api *a, const struct agent_params *p, struct agent_api_reply *r)
+{
+    agent_events_api(a->events, p, r);
+}
+
 typedef void (*handler_fn)(struct agent_api *a, const struct agent_params *p,
                            struct agent_api_reply *r);
 
@@ -1799,6 +1812,7 @@ static const struct route {
     {"/status/buildinfo", false, h_buildinfo},
     {"/status/runtimeinfo", false, h_runtimeinfo},
     {"/status/tsdb", false, h_tsdb},
+    {"/events", false, h_events},
 };
 
 static void reply_text(struct agent_api_reply *r, unsigned code, const char *text)

@@ -9,10 +9,14 @@
  * stays.
  *
  * The PromQL engine and the /api/v1 handlers are created once with the
- * agent and live across reloads, like the TSDB they read.
+ * agent and live across reloads, like the TSDB they read, and so does the
+ * event service; a reload gives it the configuration's new rules. The
+ * agent's own milestones and troubles (started, reloaded or not, a plugin
+ * quarantined, stopping) are events too.
  */
 #include "agent/agent.h"
 #include "agent/internal.h"
+#include "events/events.h"
 #include "promql/promql.h"
 
 #include <errno.h>
@@ -33,6 +37,7 @@ static void usage(FILE *out)
                  "Commands:\n"
                  "  agent     run the monitoring agent (see cairn agent --help)\n"
                  "  query     PromQL queries against a running agent (see cairn query --help)\n"
+                 "  events    the host's events from a running agent (see cairn events --help)\n"
                  "  tsdb      tools for a TSDB directory (see cairn tsdb --help)\n"
                  "  plugin    check a plugin, or serve a built-in collector as one (see cairn "
                  "plugin --help)\n"
@@ -87,7 +92,8 @@ static void running_stop(struct running *r)
  * and starts a scheduler over the built-in collectors and the plugins'.
  */
 static int start_sched(const struct agent_config *cfg, struct agent_http_stats *stats,
-                       struct agent_store *store, struct plg_host *host, struct running *out)
+                       struct agent_store *store, struct evt_service *events, struct plg_host *host,
+                       struct running *out)
 {
     memset(out, 0, sizeof(*out));
     char self[PATH_MAX];
@@ -108,8 +114,12 @@ static int start_sched(const struct agent_config *cfg, struct agent_http_stats *
         rc = plg_host_collectors(host, &out->plugins, &cols, &ncols);
     if (rc)
         return rc;
-    struct agent_sched_opts so = {
-        .cfg = cfg, .http = stats, .store = store, .extra = cols, .nextra = ncols};
+    struct agent_sched_opts so = {.cfg = cfg,
+                                  .http = stats,
+                                  .store = store,
+                                  .events = events,
+                                  .extra = cols,
+                                  .nextra = ncols};
     rc = agent_sched_create(&so, &out->sched);
     if (!rc) {
         rc = agent_sched_start(out->sched);
@@ -133,32 +143,54 @@ static void config_loaded(struct agent_source *src, bool ok)
     pthread_mutex_unlock(&src->lock);
 }
 
+/* The agent's state across reloads. */
+struct agent_ctx {
+    struct agent_source *src;
+    struct agent_http_stats *stats;
+    struct agent_store *store;
+    struct evt_service *events;
+    struct plg_host *host;
+};
+
+/* A reload that failed: logged, and an event. */
+static bool reload_failed(struct agent_ctx *a, struct agent_config *next, const char *why)
+{
+    cn_log(CN_LOG_ERROR, "agent", "reload failed; keeping the running configuration", "err", why,
+           NULL);
+    evt_service_agent_event(a->events, "ConfigReloadFailed", EVT_SEV_WARNING,
+                            "reloading the configuration failed; the running one stays", "error",
+                            why, NULL);
+    agent_config_free(next);
+    return false;
+}
+
 /* Reloads the configuration; false when the running one stays. */
-static bool reload(struct agent_config *cfg, int argc, char **argv, struct agent_source *src,
-                   struct agent_http_stats *stats, struct agent_store *store, struct plg_host *host,
+static bool reload(struct agent_config *cfg, int argc, char **argv, struct agent_ctx *a,
                    struct running *run)
 {
     struct agent_config next;
     char err[512] = "";
-    if (agent_config_load(&next, argc, argv, err, sizeof(err))) {
-        cn_log(CN_LOG_ERROR, "agent", "reload failed; keeping the running configuration", "err",
-               err, NULL);
-        agent_config_free(&next);
-        return false;
-    }
-    if (check_collectors(&next)) {
-        cn_log(CN_LOG_ERROR, "agent",
-               "reload failed: a collector rejected its options; keeping the running configuration",
-               NULL);
-        agent_config_free(&next);
-        return false;
-    }
+    if (agent_config_load(&next, argc, argv, err, sizeof(err)))
+        return reload_failed(a, &next, err);
+    if (check_collectors(&next))
+        return reload_failed(a, &next, "a collector rejected its options");
+    struct evt_rules *rules = NULL;
+    if (agent_events_rules(&next, &rules, err, sizeof(err)))
+        return reload_failed(a, &next, err);
     if (strcmp(next.listen_address, cfg->listen_address) ||
         strcmp(next.telemetry_path, cfg->telemetry_path) || next.max_requests != cfg->max_requests)
         cn_log(CN_LOG_WARN, "agent", "web settings change only on restart", NULL);
     if (strcmp(next.storage_path, cfg->storage_path) || next.retention_ms != cfg->retention_ms ||
         next.retention_bytes != cfg->retention_bytes || next.block_ms != cfg->block_ms)
         cn_log(CN_LOG_WARN, "agent", "storage settings change only on restart", NULL);
+    if (strcmp(next.kmsg_path, cfg->kmsg_path) ||
+        (next.events_path && (!cfg->events_path || strcmp(next.events_path, cfg->events_path))) ||
+        next.events_retention_ms != cfg->events_retention_ms ||
+        next.events_retention_count != cfg->events_retention_count ||
+        next.events_queue_size != cfg->events_queue_size ||
+        next.events_flush_ms != cfg->events_flush_ms)
+        cn_log(CN_LOG_WARN, "agent", "event store and kernel log settings change only on restart",
+               NULL);
     if (next.query_lookback_ms != cfg->query_lookback_ms ||
         next.query_timeout_ms != cfg->query_timeout_ms ||
         next.query_max_samples != cfg->query_max_samples ||
@@ -166,23 +198,51 @@ static bool reload(struct agent_config *cfg, int argc, char **argv, struct agent
         cn_log(CN_LOG_WARN, "agent", "query settings change only on restart", NULL);
     cn_log_setup(next.log_level, next.log_format);
     struct running next_run;
-    int rc = start_sched(&next, stats, store, host, &next_run);
+    int rc = start_sched(&next, a->stats, a->store, a->events, a->host, &next_run);
     if (rc) {
-        cn_log(CN_LOG_ERROR, "agent", "reload failed; keeping the running configuration", "err",
-               strerror(-rc), NULL);
-        agent_config_free(&next);
-        return false;
+        evt_rules_destroy(rules);
+        return reload_failed(a, &next, strerror(-rc));
     }
-    pthread_mutex_lock(&src->lock);
-    src->sched = next_run.sched;
-    pthread_mutex_unlock(&src->lock);
+    if (a->events)
+        evt_service_set_rules(a->events, rules);
+    else
+        evt_rules_destroy(rules);
+    pthread_mutex_lock(&a->src->lock);
+    a->src->sched = next_run.sched;
+    pthread_mutex_unlock(&a->src->lock);
     running_stop(run);
     *run = next_run;
     agent_config_free(cfg);
     *cfg = next;
     cn_log(CN_LOG_INFO, "agent", "configuration reloaded", "file",
            cfg->config_file ? cfg->config_file : "", NULL);
+    evt_service_agent_event(a->events, "ConfigReloaded", EVT_SEV_INFO,
+                            "the configuration was reloaded", "file",
+                            cfg->config_file ? cfg->config_file : "", NULL);
     return true;
+}
+
+/* The plugin host's news of a quarantined plugin, as an event. */
+static void plugin_quarantined(void *ctx, const char *plugin, const char *why)
+{
+    char msg[512];
+    snprintf(msg, sizeof(msg),
+             "plugin %s was quarantined: %s; it stays stopped until the next reload", plugin, why);
+    evt_service_agent_event(ctx, "PluginQuarantined", EVT_SEV_WARNING, msg, "plugin", plugin, NULL);
+}
+
+/* --config.check: the collectors' options and the event rules. */
+static int check_config(const struct agent_config *cfg)
+{
+    int bad = check_collectors(cfg);
+    struct evt_rules *rules = NULL;
+    char err[512] = "";
+    if (agent_events_rules(cfg, &rules, err, sizeof(err))) {
+        fprintf(stderr, "cairn: error: event rules: %s\n", err);
+        bad++;
+    }
+    evt_rules_destroy(rules);
+    return bad;
 }
 
 static int run_agent(int argc, char **argv)
@@ -203,14 +263,14 @@ static int run_agent(int argc, char **argv)
         return 0;
     }
     if (cfg.config_check) {
-        int bad = check_collectors(&cfg);
+        int bad = check_config(&cfg);
         if (!bad)
             printf("SUCCESS: %s is valid\n", cfg.config_file ? cfg.config_file : "configuration");
         agent_config_free(&cfg);
         return bad ? EXIT_USAGE : 0;
     }
     cn_log_setup(cfg.log_level, cfg.log_format);
-    if (check_collectors(&cfg)) {
+    if (check_config(&cfg)) {
         agent_config_free(&cfg);
         return EXIT_USAGE;
     }
@@ -246,11 +306,18 @@ static int run_agent(int argc, char **argv)
     struct promql_engine *engine = NULL;
     struct agent_api *api = NULL;
     struct plg_host *host = NULL;
+    struct evt_service *events = NULL;
     struct running run = {0};
     int rc = stats ? agent_store_open(&cfg, &store, err, sizeof(err)) : -ENOMEM;
     if (rc) {
         cn_log(CN_LOG_ERROR, "agent", "cannot open the TSDB", "err", err[0] ? err : strerror(-rc),
                NULL);
+        status = 1;
+        goto out;
+    }
+    rc = agent_events_start(&cfg, &events, err, sizeof(err));
+    if (rc) {
+        cn_log(CN_LOG_ERROR, "agent", "cannot start the event service", "err", err, NULL);
         status = 1;
         goto out;
     }
@@ -263,6 +330,7 @@ static int run_agent(int argc, char **argv)
         struct agent_api_opts ao = {.store = store,
                                     .engine = engine,
                                     .source = &src,
+                                    .events = events,
                                     .retention_ms = cfg.retention_ms,
                                     .retention_bytes = cfg.retention_bytes};
         rc = agent_api_create(&ao, &api);
@@ -272,10 +340,11 @@ static int run_agent(int argc, char **argv)
         status = 1;
         goto out;
     }
-    struct plg_host_opts hopts = {.default_interval_ms = cfg.interval_ms};
+    struct plg_host_opts hopts = {
+        .default_interval_ms = cfg.interval_ms, .on_quarantine = plugin_quarantined, .ctx = events};
     rc = plg_host_create(&hopts, &host);
     if (!rc)
-        rc = start_sched(&cfg, stats, store, host, &run);
+        rc = start_sched(&cfg, stats, store, events, host, &run);
     src.sched = run.sched;
     if (rc) {
         cn_log(CN_LOG_ERROR, "agent", "cannot start the scheduler", "err", strerror(-rc), NULL);
@@ -298,6 +367,10 @@ static int run_agent(int argc, char **argv)
     snprintf(port, sizeof(port), "%u", agent_http_port(http));
     cn_log(CN_LOG_INFO, "agent", "cairn agent started", "version", CAIRN_VERSION, "address",
            cfg.listen_address, "port", port, NULL);
+    evt_service_agent_event(events, "AgentStarted", EVT_SEV_INFO, "the cairn agent started",
+                            "version", CAIRN_VERSION, "port", port, NULL);
+    struct agent_ctx actx = {
+        .src = &src, .stats = stats, .store = store, .events = events, .host = host};
 
     for (;;) {
         siginfo_t si;
@@ -306,11 +379,13 @@ static int run_agent(int argc, char **argv)
             continue; /* EINTR */
         if (sig == SIGHUP) {
             cn_log(CN_LOG_INFO, "agent", "reloading configuration", NULL);
-            config_loaded(&src, reload(&cfg, argc, argv, &src, stats, store, host, &run));
+            config_loaded(&src, reload(&cfg, argc, argv, &actx, &run));
             continue;
         }
         cn_log(CN_LOG_INFO, "agent", "shutting down", "signal",
                sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+        evt_service_agent_event(events, "AgentStopped", EVT_SEV_INFO, "the cairn agent stopped",
+                                "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
         break;
     }
 out:
@@ -319,6 +394,7 @@ out:
     promql_engine_destroy(engine);
     running_stop(&run);
     plg_host_destroy(host);
+    evt_service_stop(events); /* after the plugin host, which reports to it */
     agent_store_close(store);
     pthread_mutex_destroy(&src.lock);
     agent_http_stats_destroy(stats);
@@ -347,6 +423,8 @@ int agent_main(int argc, char **argv)
         return agent_tsdb_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "query"))
         return agent_query_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "events"))
+        return agent_events_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "plugin"))
         return agent_plugin_main(argc - 1, argv + 1);
     fprintf(stderr, "cairn: error: unknown command \"%s\"\n", cmd);

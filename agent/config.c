@@ -35,6 +35,12 @@
 #define DEFAULT_QUERY_TIMEOUT_MS (2 * 60 * 1000LL)
 #define DEFAULT_QUERY_MAX_SAMPLES 50000000L
 #define DEFAULT_QUERY_MAX_CONCURRENCY 20L
+/* The event store's. */
+#define DEFAULT_KMSG_PATH "/dev/kmsg"
+#define DEFAULT_EVENTS_RETENTION_MS (30 * 24 * 3600 * 1000LL)
+#define DEFAULT_EVENTS_RETENTION_COUNT 1000000L
+#define DEFAULT_EVENTS_QUEUE 65536L
+#define DEFAULT_EVENTS_FLUSH_MS 1000
 
 static size_t count_builtins(void)
 {
@@ -75,6 +81,11 @@ static int config_defaults(struct agent_config *cfg)
     cfg->query_timeout_ms = DEFAULT_QUERY_TIMEOUT_MS;
     cfg->query_max_samples = DEFAULT_QUERY_MAX_SAMPLES;
     cfg->query_max_concurrency = DEFAULT_QUERY_MAX_CONCURRENCY;
+    cfg->events_retention_ms = DEFAULT_EVENTS_RETENTION_MS;
+    cfg->events_retention_count = DEFAULT_EVENTS_RETENTION_COUNT;
+    cfg->events_queue_size = DEFAULT_EVENTS_QUEUE;
+    cfg->events_flush_ms = DEFAULT_EVENTS_FLUSH_MS;
+    cfg->events_default_rules = true;
     cfg->ncollectors = count_builtins();
     cfg->collectors = cn_calloc(cfg->ncollectors, sizeof(*cfg->collectors));
     if (!cfg->collectors)
@@ -91,7 +102,8 @@ static int config_defaults(struct agent_config *cfg)
         set_str(&cfg->telemetry_path, DEFAULT_TELEMETRY) ||
         set_str((char **)&cfg->paths.procfs, "/proc") ||
         set_str((char **)&cfg->paths.sysfs, "/sys") || set_str((char **)&cfg->paths.rootfs, "/") ||
-        set_str((char **)&cfg->paths.udev_data, "/run/udev/data"))
+        set_str((char **)&cfg->paths.udev_data, "/run/udev/data") ||
+        set_str(&cfg->kmsg_path, DEFAULT_KMSG_PATH))
         return -ENOMEM;
     return 0;
 }
@@ -127,6 +139,9 @@ void agent_config_free(struct agent_config *cfg)
     free((char *)cfg->paths.sysfs);
     free((char *)cfg->paths.rootfs);
     free((char *)cfg->paths.udev_data);
+    free(cfg->kmsg_path);
+    free(cfg->events_path);
+    cn_strv_free(cfg->events_rules_files);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -420,6 +435,8 @@ static int sec_paths(struct yctx *y, struct agent_config *cfg, const char *key, 
         return y_string(y, v, "paths.rootfs", (char **)&cfg->paths.rootfs);
     if (!strcmp(key, "udev_data"))
         return y_string(y, v, "paths.udev_data", (char **)&cfg->paths.udev_data);
+    if (!strcmp(key, "kmsg"))
+        return y_string(y, v, "paths.kmsg", &cfg->kmsg_path);
     return -ENOENT;
 }
 
@@ -506,21 +523,6 @@ static int y_count(struct yctx *y, const yaml_node_t *v, const char *what, long 
     return 0;
 }
 
-static int sec_query(struct yctx *y, struct agent_config *cfg, const char *key, yaml_node_t *v)
-{
-    if (!strcmp(key, "lookback_delta"))
-        return y_duration(y, v, "query.lookback_delta", &cfg->query_lookback_ms);
-    if (!strcmp(key, "timeout"))
-        return y_duration(y, v, "query.timeout", &cfg->query_timeout_ms);
-    if (!strcmp(key, "max_samples"))
-        return y_count(y, v, "query.max_samples", &cfg->query_max_samples);
-    if (!strcmp(key, "max_concurrency"))
-        return y_count(y, v, "query.max_concurrency", &cfg->query_max_concurrency);
-    return -ENOENT;
-}
-
-/* ---- plugins: a sequence of mappings ---- */
-
 static int y_strv(struct yctx *y, const yaml_node_t *v, const char *what, char ***dst)
 {
     if (v->type != YAML_SEQUENCE_NODE)
@@ -542,6 +544,41 @@ static int y_strv(struct yctx *y, const yaml_node_t *v, const char *what, char *
     *dst = out;
     return 0;
 }
+
+static int sec_events(struct yctx *y, struct agent_config *cfg, const char *key, yaml_node_t *v)
+{
+    if (!strcmp(key, "store_path"))
+        return y_string(y, v, "events.store_path", &cfg->events_path);
+    if (!strcmp(key, "retention_time"))
+        return y_duration(y, v, "events.retention_time", &cfg->events_retention_ms);
+    if (!strcmp(key, "retention_count"))
+        return y_count(y, v, "events.retention_count", &cfg->events_retention_count);
+    if (!strcmp(key, "queue_size"))
+        return y_count(y, v, "events.queue_size", &cfg->events_queue_size);
+    if (!strcmp(key, "flush_interval"))
+        return y_duration(y, v, "events.flush_interval", &cfg->events_flush_ms);
+    if (!strcmp(key, "default_rules"))
+        return y_bool(y, v, "events.default_rules", &cfg->events_default_rules);
+    if (!strcmp(key, "rules_files")) {
+        return y_strv(y, v, "events.rules_files", &cfg->events_rules_files);
+    }
+    return -ENOENT;
+}
+
+static int sec_query(struct yctx *y, struct agent_config *cfg, const char *key, yaml_node_t *v)
+{
+    if (!strcmp(key, "lookback_delta"))
+        return y_duration(y, v, "query.lookback_delta", &cfg->query_lookback_ms);
+    if (!strcmp(key, "timeout"))
+        return y_duration(y, v, "query.timeout", &cfg->query_timeout_ms);
+    if (!strcmp(key, "max_samples"))
+        return y_count(y, v, "query.max_samples", &cfg->query_max_samples);
+    if (!strcmp(key, "max_concurrency"))
+        return y_count(y, v, "query.max_concurrency", &cfg->query_max_concurrency);
+    return -ENOENT;
+}
+
+/* ---- plugins: a sequence of mappings ---- */
 
 static int y_env(struct yctx *y, const yaml_node_t *v, const char *what, char ***dst)
 {
@@ -762,6 +799,8 @@ static int sec_top(struct yctx *y, struct agent_config *cfg, const char *key, ya
         return each_key(y, cfg, v, "storage", sec_storage);
     if (!strcmp(key, "query"))
         return each_key(y, cfg, v, "query", sec_query);
+    if (!strcmp(key, "events"))
+        return each_key(y, cfg, v, "events", sec_events);
     return -ENOENT;
 }
 
@@ -827,6 +866,9 @@ static const struct flag flags[] = {
     {"path.sysfs", F_STR, OFF(paths.sysfs), "sysfs mountpoint (default /sys)."},
     {"path.rootfs", F_STR, OFF(paths.rootfs), "rootfs mountpoint (default /)."},
     {"path.udev.data", F_STR, OFF(paths.udev_data), "udev data path (default /run/udev/data)."},
+    {"path.kmsg", F_STR, OFF(kmsg_path),
+     "Kernel log to follow for events: /dev/kmsg or a file of its records; \"\" disables "
+     "(default /dev/kmsg)."},
     {"collector.interval", F_DURATION, OFF(interval_ms),
      "How often the collectors run (default 15s)."},
     {"collector.timeout", F_DURATION, OFF(timeout_ms),
@@ -842,6 +884,12 @@ static const struct flag flags[] = {
      "Maximum bytes of blocks and WAL, units B KB MB GB TB PB EB; 0 = no limit (default 0)."},
     {"storage.tsdb.min-block-duration", F_DURATION, OFF(block_ms),
      "Length of the blocks cut from the head; larger ones come from compaction (default 2h)."},
+    {"events.store.path", F_STR, OFF(events_path),
+     "Event store database (default events.db in the TSDB directory)."},
+    {"events.retention.time", F_DURATION, OFF(events_retention_ms),
+     "How long to keep events; 0 keeps them regardless of age (default 30d)."},
+    {"events.retention.count", F_LONG, OFF(events_retention_count),
+     "How many events to keep at most, oldest go first; 0 = no limit (default 1000000)."},
     {"query.lookback-delta", F_DURATION, OFF(query_lookback_ms),
      "How far back a query looks for a series' latest sample (default 5m)."},
     {"query.timeout", F_DURATION, OFF(query_timeout_ms),

@@ -73,6 +73,16 @@ struct agent_config {
 
     struct agent_plugin *plugins; /* YAML `plugins:` */
     size_t nplugins;
+
+    /* The event store (--events.*, YAML `events:`). */
+    char *kmsg_path;   /* "" : no kernel log */
+    char *events_path; /* NULL: events.db in storage_path */
+    int64_t events_retention_ms;
+    long events_retention_count;
+    long events_queue_size;
+    int64_t events_flush_ms;
+    bool events_default_rules;
+    char **events_rules_files; /* glob patterns, NULL-terminated; may be NULL */
 };
 
 /*
@@ -158,6 +168,9 @@ void agent_store_append(struct agent_store *s, const struct exp_snapshot *snap, 
 /* Adds the cairn_tsdb_* self-metrics to b. Thread-safe. */
 void agent_store_export(struct agent_store *s, struct exp_builder *b);
 struct tsdb_db *agent_store_db(struct agent_store *s);
+/* Corrupt blocks set aside and WAL damage repaired since the last call
+ * (the first call: since the database was opened). Thread-safe. */
+uint64_t agent_store_new_damage(struct agent_store *s);
 
 /* ---- scheduler (sched.c) -------------------------------------------------- */
 
@@ -170,11 +183,13 @@ struct tsdb_db *agent_store_db(struct agent_store *s);
  * series; a collector still running at the next tick is not started again.
  */
 struct agent_sched;
+struct evt_service;
 
 struct agent_sched_opts {
     const struct agent_config *cfg; /* borrowed during create only */
     struct agent_http_stats *http;  /* borrowed; may be NULL */
     struct agent_store *store;      /* borrowed; may be NULL (no history) */
+    struct evt_service *events;     /* borrowed; may be NULL (no event store) */
     /* Collectors beyond the built-ins (adapted plugins, test doubles), run
      * with their default options; borrowed for the scheduler's lifetime. */
     const struct plg_collector *const *extra;
@@ -283,8 +298,10 @@ void agent_json_result(struct cn_buf *b, const struct promql_result *r);
  */
 struct agent_api;
 struct promql_engine;
+struct evt_service;
 struct agent_api_opts {
     struct agent_store *store;    /* borrowed */
+    struct evt_service *events;   /* borrowed; NULL: /api/v1/events answers 503 */
     struct promql_engine *engine; /* borrowed */
     struct agent_source *source;  /* borrowed: snapshot (metadata), config state */
     int64_t retention_ms;         /* for runtimeinfo's storageRetention */
@@ -311,6 +328,27 @@ struct agent_api_reply {
  */
 void agent_api_serve(struct agent_api *a, const char *method, const char *path,
                      const struct agent_params *params, struct agent_api_reply *reply);
+
+/* Replaces the reply with a Prometheus-style error document:
+ * {"status":"error","errorType":type,"error":msg} and status code. */
+void agent_api_error(struct agent_api_reply *r, const char *type, unsigned code, const char *msg);
+
+/* ---- events (events.c) ------------------------------------------------------------ */
+
+struct evt_rules;
+/*
+ * The rule set cfg names: the built-in defaults (unless disabled), then
+ * each events.rules_files glob's matches in sorted order. -errno with
+ * "file:line:column: what" (or "file: reason") in err.
+ */
+int agent_events_rules(const struct agent_config *cfg, struct evt_rules **out, char *err,
+                       size_t errcap);
+/* Loads the rules and starts the event service under cfg. -errno with err. */
+int agent_events_start(const struct agent_config *cfg, struct evt_service **out, char *err,
+                       size_t errcap);
+/* Answers GET /api/v1/events (see events.c, docs/events.md). */
+void agent_events_api(struct evt_service *svc, const struct agent_params *p,
+                      struct agent_api_reply *r);
 
 /* ---- HTTP server (http.c) ------------------------------------------------- */
 
@@ -342,6 +380,20 @@ bool agent_accepts_gzip(const char *accept_encoding);
 
 /* Runs `cairn query ...`; argv[0] is "query". Returns the exit status. */
 int agent_query_main(int argc, char **argv);
+
+/*
+ * Calls the API of the server at `server` (URL, or host:port): POSTs form
+ * as the body, or GETs path?form. 0 with the parsed JSON document in *doc
+ * (a json_t, the caller drops it with json_decref) and the raw body in raw
+ * when the answer is a success; 1 after printing to stderr why not.
+ */
+int agent_api_call(const char *server, const char *path, bool post, const char *form,
+                   struct cn_buf *raw, void **doc);
+
+/* ---- cairn events (events_cli.c) ---------------------------------------------- */
+
+/* Runs `cairn events ...`; argv[0] is "events". Returns the exit status. */
+int agent_events_main(int argc, char **argv);
 
 /* ---- cairn plugin (plugin_cli.c) ------------------------------------------- */
 

@@ -197,14 +197,12 @@ static void form_add(CURL *c, struct cn_buf *form, const char *name, const char 
     curl_free(v);
 }
 
-/*
- * Sends the request (POST with the form as body, or GET with it as query
- * string) and checks the answer. 0 with the parsed JSON in *doc and the
- * raw body in *raw; 1 after printing why it failed.
- */
-static int call(const char *server, const char *path, bool post, const char *form,
-                struct cn_buf *raw, json_t **doc)
+/* Sends the request (POST with the form as body, or GET with it as query
+ * string) and checks the answer; see internal.h. */
+int agent_api_call(const char *server, const char *path, bool post, const char *form,
+                   struct cn_buf *raw, void **docp)
 {
+    json_t **doc = (json_t **)docp;
     CURL *c = curl_easy_init();
     if (!c) {
         fprintf(stderr, "cairn: error: cannot initialise libcurl\n");
@@ -562,8 +560,8 @@ static int run(enum kind kind, struct qopts *o)
     if (rc)
         fprintf(stderr, "cairn: error: out of memory\n");
     else
-        rc = call(o->server ? o->server : DEFAULT_SERVER, cn_buf_cstr(&path), post,
-                  cn_buf_cstr(&form), &raw, &doc);
+        rc = agent_api_call(o->server ? o->server : DEFAULT_SERVER, cn_buf_cstr(&path), post,
+                            cn_buf_cstr(&form), &raw, (void **)&doc);
     enum output out = o->out;
     if (out == OUT_AUTO)
         out = isatty(STDOUT_FILENO) ? OUT_TABLE : OUT_JSON;

@@ -37,6 +37,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "events/events.h"
+
 struct instance {
     atomic_int refs;
     const struct plg_collector *col;
@@ -89,7 +91,8 @@ struct agent_sched {
     size_t ninst;
     int64_t interval_ms, timeout_ms;
     struct agent_http_stats *http;
-    struct agent_store *store; /* borrowed, may be NULL */
+    struct agent_store *store;  /* borrowed, may be NULL */
+    struct evt_service *events; /* borrowed, may be NULL */
     uint64_t cycle;
     struct runner *runner;
     double boot_time;
@@ -351,6 +354,7 @@ int agent_sched_create(const struct agent_sched_opts *opts, struct agent_sched *
     s->timeout_ms = agent_config_timeout_ms(cfg);
     s->http = opts->http;
     s->store = opts->store;
+    s->events = opts->events;
     s->boot_time = agent_boot_time();
     s->inst = cn_calloc(cfg->ncollectors + opts->nextra + 1, sizeof(*s->inst));
     s->runner = runner_start();
@@ -448,6 +452,22 @@ static double drive_cycle(struct agent_sched *s)
     }
 }
 
+/* Turns TSDB damage found since the last cycle (a block set aside, a WAL
+ * repaired) into an agent event. */
+static void report_damage(struct agent_sched *s)
+{
+    uint64_t n = s->store ? agent_store_new_damage(s->store) : 0;
+    if (!n)
+        return;
+    char count[24];
+    snprintf(count, sizeof(count), "%llu", (unsigned long long)n);
+    evt_service_agent_event(s->events, "BlockCorrupt", EVT_SEV_CRITICAL,
+                            "the TSDB found damaged data: corrupt blocks were set aside or the WAL "
+                            "was repaired (see cairn_tsdb_corrupt_blocks_total, "
+                            "cairn_tsdb_wal_corruptions_total)",
+                            "count", count, NULL);
+}
+
 void agent_sched_run_once(struct agent_sched *s)
 {
     int64_t t0 = cn_mono_ns();
@@ -527,6 +547,10 @@ void agent_sched_run_once(struct agent_sched *s)
     agent_http_stats_export(s->http, meta);
     if (s->store)
         agent_store_export(s->store, meta);
+    if (s->events) {
+        report_damage(s);
+        evt_service_export(s->events, meta);
+    }
     exp_gauge(meta, "cairn_collection_duration_seconds",
               "Wall-clock duration of the last complete collection cycle.",
               (double)(cn_mono_ns() - t0) / 1e9, 0);

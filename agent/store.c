@@ -48,7 +48,8 @@ struct agent_store {
     struct tsdb_label *labels;
     size_t lcap;
     uint64_t appended, stale, refused_ooo, refused_dup, failed;
-    int last_err; /* logged once per distinct error */
+    uint64_t damage_reported; /* corrupt blocks and WAL damage already reported */
+    int last_err;             /* logged once per distinct error */
     /* Held for a whole cycle's append, and by export: during a reload the
      * old and the new scheduler both run cycles for a moment, and the
      * cache and the database's batch take one appender at a time. */
@@ -325,6 +326,18 @@ void agent_store_append(struct agent_store *s, const struct exp_snapshot *snap, 
 }
 
 /* ---- self-metrics --------------------------------------------------------------------- */
+
+uint64_t agent_store_new_damage(struct agent_store *s)
+{
+    struct tsdb_db_stats st;
+    tsdb_db_stats(s->db, &st);
+    uint64_t total = st.corrupt_blocks + st.wal_corruptions;
+    pthread_mutex_lock(&s->lock);
+    uint64_t fresh = total > s->damage_reported ? total - s->damage_reported : 0;
+    s->damage_reported = total;
+    pthread_mutex_unlock(&s->lock);
+    return fresh;
+}
 
 void agent_store_export(struct agent_store *s, struct exp_builder *b)
 {

@@ -61,6 +61,8 @@ struct plugin {
     struct pcfg cfg;
     char *socket_root;
     int64_t default_interval_ms;
+    void (*on_quarantine)(void *ctx, const char *plugin, const char *why);
+    void *ctx;
 
     pthread_t thread;
     bool thread_started;
@@ -84,6 +86,8 @@ struct plugin {
 struct plg_host {
     char *socket_root;
     int64_t default_interval_ms;
+    void (*on_quarantine)(void *ctx, const char *plugin, const char *why);
+    void *ctx;
     pthread_mutex_t lock;
     struct plugin **list; /* under lock */
     size_t n;
@@ -452,6 +456,13 @@ static void *supervisor_main(void *arg)
             pthread_mutex_lock(&p->lock);
             p->quarantined = true;
             snprintf(p->error, sizeof(p->error), "quarantined after %d failed runs", failures);
+            if (p->on_quarantine) {
+                char why[320];
+                memcpy(why, p->error, sizeof(why));
+                pthread_mutex_unlock(&p->lock);
+                p->on_quarantine(p->ctx, cfg->name, why);
+                pthread_mutex_lock(&p->lock);
+            }
             while (!p->stop)
                 pthread_cond_wait(&p->cond, &p->lock);
             pthread_mutex_unlock(&p->lock);
@@ -580,6 +591,8 @@ static int plugin_create(struct plg_host *h, const struct plg_plugin_cfg *cfg, s
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
     p->default_interval_ms = h->default_interval_ms;
+    p->on_quarantine = h->on_quarantine;
+    p->ctx = h->ctx;
     p->starting = true;
     p->col = (struct plg_collector){.name = p->cfg.name,
                                     .default_enabled = true,
@@ -630,6 +643,8 @@ int plg_host_create(const struct plg_host_opts *opts, struct plg_host **out)
         return -ENOMEM;
     }
     h->default_interval_ms = opts->default_interval_ms > 0 ? opts->default_interval_ms : 15000;
+    h->on_quarantine = opts->on_quarantine;
+    h->ctx = opts->ctx;
     pthread_mutex_init(&h->lock, NULL);
     *out = h;
     return 0;

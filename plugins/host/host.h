@@ -72,6 +72,11 @@ struct plg_host_opts {
     /* The interval of a plugin that neither configures one nor suggests
      * one (the agent's collection interval). */
     int64_t default_interval_ms;
+    /* Called (from the plugin's supervisor thread) when a plugin is
+     * quarantined, with its name and why; NULL: not told. ctx is passed
+     * through and must outlive the host. */
+    void (*on_quarantine)(void *ctx, const char *plugin, const char *why);
+    void *ctx;
 };
 
 int plg_host_create(const struct plg_host_opts *opts, struct plg_host **out);
