@@ -171,17 +171,6 @@ const char *agent_params_get(const struct agent_params *p, const char *name)
     return NULL;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Unescapes s[0..n) into a new string (Go's QueryUnescape); NULL and
  * *bad set to the offending escape's offset, or NULL with *bad = -1 on
  * ENOMEM. */
@@ -197,8 +186,8 @@ static char *unescape(const char *s, size_t n, long *bad)
         if (s[i] == '+') {
             out[o++] = ' ';
         } else if (s[i] == '%') {
-            int hi = i + 1 < n ? hexval(s[i + 1]) : -1;
-            int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+            int hi = i + 1 < n ? cn_hex_digit(s[i + 1]) : -1;
+            int lo = i + 2 < n ? cn_hex_digit(s[i + 2]) : -1;
             if (hi < 0 || lo < 0) {
                 free(out);
                 *bad = (long)i;

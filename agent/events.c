@@ -319,15 +319,15 @@ static bool parse_query(const struct agent_params *p, struct evt_query *q, char 
 void agent_events_api(struct evt_service *svc, const struct agent_params *p,
                       struct agent_api_reply *r)
 {
-    if (!svc) {
-        agent_api_error(r, "unavailable", 503, "the event store is not running");
-        return;
-    }
     char typebuf[2048];
     const char *types[MAX_TYPES];
     struct evt_query q;
     if (!parse_query(p, &q, typebuf, sizeof(typebuf), types, r))
         return;
+    if (!svc) {
+        agent_api_error(r, "unavailable", 503, "the event store is not running");
+        return;
+    }
     /* A "/regex/" is handed over without its slashes. */
     char *pattern = NULL;
     if (q.match_regex) {

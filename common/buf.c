@@ -116,6 +116,17 @@ char *cn_buf_steal(struct cn_buf *b, size_t *len)
     return d;
 }
 
+int cn_hex_digit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 size_t cn_utf8_encode(char *out, uint32_t r)
 {
     if ((r >= 0xD800 && r <= 0xDFFF) || r > 0x10FFFF)

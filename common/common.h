@@ -170,6 +170,9 @@ int cn_parse_double(const char *s, double *out);
 /* Removes leading and trailing whitespace in place; returns s. */
 char *cn_trim(char *s);
 
+/* The value of a hexadecimal digit (0-9, a-f, A-F), or -1. */
+int cn_hex_digit(int c);
+
 /* Writes rune r as UTF-8 into out (room for 4 bytes) and returns the
  * length, as Go's utf8.EncodeRune: surrogates and values past U+10FFFF
  * become U+FFFD. */

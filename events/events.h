@@ -249,6 +249,10 @@ int evt_rules_load_file(struct evt_rules *r, const char *path, char *err, size_t
 const char *evt_default_rules(size_t *len);
 #define EVT_DEFAULT_RULES_NAME "<built-in default rules>"
 size_t evt_rules_count(const struct evt_rules *r);
+/* What rule i (0 <= i < count) makes: its type (valid while r lives),
+ * severity and source. */
+void evt_rules_kind(const struct evt_rules *r, size_t i, const char **type,
+                    enum evt_severity *severity, enum evt_source *source);
 
 /* Per-thread match state for a rule set. */
 struct evt_rules_matcher;
@@ -328,7 +332,9 @@ int evt_service_query(struct evt_service *s, const struct evt_query *q, struct e
                       char *err, size_t errcap);
 
 /* Adds node_events_total{source,type,severity} and the cairn_events_*
- * self-metrics to b. Any thread. */
+ * self-metrics to b. Every kind of event the rules, the checks and the
+ * agent can make is there from the start, at 0, so that increase() sees
+ * the first one. Any thread. */
 void evt_service_export(struct evt_service *s, struct exp_builder *b);
 
 /* Counters, for tests and the self-metrics. */

@@ -92,17 +92,6 @@ static int parse_num(const char *p, const char *end, uint64_t max, uint64_t *out
     return 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes [p, end) with its \xNN escapes into out (cap bytes, NUL
  * included); sets *cut when it did not fit. Returns the length. */
 static size_t unescape(const char *p, const char *end, char *out, size_t cap, bool *cut)
@@ -111,8 +100,9 @@ static size_t unescape(const char *p, const char *end, char *out, size_t cap, bo
     while (p < end) {
         char c = *p;
         size_t adv = 1;
-        if (c == '\\' && end - p >= 4 && p[1] == 'x' && hexval(p[2]) >= 0 && hexval(p[3]) >= 0) {
-            c = (char)(hexval(p[2]) * 16 + hexval(p[3]));
+        if (c == '\\' && end - p >= 4 && p[1] == 'x' && cn_hex_digit(p[2]) >= 0 &&
+            cn_hex_digit(p[3]) >= 0) {
+            c = (char)(cn_hex_digit(p[2]) * 16 + cn_hex_digit(p[3]));
             adv = 4;
         }
         if (o + 1 >= cap) {

@@ -123,6 +123,14 @@ size_t evt_rules_count(const struct evt_rules *r)
     return r->n;
 }
 
+void evt_rules_kind(const struct evt_rules *r, size_t i, const char **type,
+                    enum evt_severity *severity, enum evt_source *source)
+{
+    *type = r->v[i].type;
+    *severity = r->v[i].severity;
+    *source = r->v[i].source;
+}
+
 /* ---- loading ------------------------------------------------------------------------------- */
 
 struct yctx {

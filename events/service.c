@@ -109,27 +109,66 @@ struct evt_service {
 
 /* ---- counters ------------------------------------------------------------------ */
 
-/* Counts one event of this kind; under s->lock. */
+/* Adds n to the counter of this kind (created at 0 if new); under
+ * s->lock. */
 static void count_event(struct evt_service *s, enum evt_source src, enum evt_severity sev,
-                        const char *type)
+                        const char *type, uint64_t n)
 {
     for (size_t i = 0; i < s->ncounters; i++) {
         struct counter *c = &s->counters[i];
         if (c->source == src && c->severity == sev && !strcmp(c->type, type)) {
-            c->n++;
+            c->n += n;
             return;
         }
     }
     if (s->ncounters == MAX_COUNTERS) {
         if (strcmp(type, "Other"))
-            count_event(s, src, sev, "Other");
+            count_event(s, src, sev, "Other", n);
         return;
     }
     struct counter *c = &s->counters[s->ncounters++];
     c->source = src;
     c->severity = sev;
     snprintf(c->type, sizeof(c->type), "%s", type);
-    c->n = 1;
+    c->n = n;
+}
+
+/* The kinds of events the checks and the agent make (see checks.c and the
+ * agent), counted from 0. */
+static const struct {
+    const char *type;
+    enum evt_source source;
+    enum evt_severity severity;
+} known_kinds[] = {
+    {"Reboot", EVT_SRC_OS, EVT_SEV_WARNING},
+    {"KernelPanicPrevious", EVT_SRC_KERNEL, EVT_SEV_CRITICAL},
+    {"OOMKill", EVT_SRC_OS, EVT_SEV_WARNING},
+    {"EDACCorrectable", EVT_SRC_HARDWARE, EVT_SEV_WARNING},
+    {"EDACUncorrectable", EVT_SRC_HARDWARE, EVT_SEV_CRITICAL},
+    {"ThermalThrottle", EVT_SRC_HARDWARE, EVT_SEV_WARNING},
+    {"LinkDown", EVT_SRC_HARDWARE, EVT_SEV_WARNING},
+    {"LinkUp", EVT_SRC_HARDWARE, EVT_SEV_INFO},
+    {"FilesystemReadOnly", EVT_SRC_OS, EVT_SEV_CRITICAL},
+    {"AgentStarted", EVT_SRC_AGENT, EVT_SEV_INFO},
+    {"AgentStopped", EVT_SRC_AGENT, EVT_SEV_INFO},
+    {"ConfigReloaded", EVT_SRC_AGENT, EVT_SEV_INFO},
+    {"ConfigReloadFailed", EVT_SRC_AGENT, EVT_SEV_WARNING},
+    {"PluginQuarantined", EVT_SRC_AGENT, EVT_SEV_WARNING},
+    {"BlockCorrupt", EVT_SRC_AGENT, EVT_SEV_CRITICAL},
+    {"EventStoreCorrupt", EVT_SRC_AGENT, EVT_SEV_WARNING},
+};
+
+/* Creates the counters of every kind rules (may be NULL) can make; under
+ * s->lock. */
+static void seed_counters(struct evt_service *s, const struct evt_rules *rules)
+{
+    for (size_t i = 0; rules && i < evt_rules_count(rules); i++) {
+        const char *type;
+        enum evt_severity sev;
+        enum evt_source src;
+        evt_rules_kind(rules, i, &type, &sev, &src);
+        count_event(s, src, sev, type, 0);
+    }
 }
 
 /* ---- intake ------------------------------------------------------------------------ */
@@ -149,7 +188,7 @@ static bool enqueue_locked(struct evt_service *s, struct evt_event *ev)
     if (!ev->type[0])
         strcpy(ev->type, "Unknown");
     s->st.submitted++;
-    count_event(s, ev->source, ev->severity, ev->type);
+    count_event(s, ev->source, ev->severity, ev->type, 1);
     if (ev->source == EVT_SRC_KERNEL && !strcmp(ev->type, "OOMKill"))
         s->kernel_ooms++;
     if (s->qlen == s->qcap) {
@@ -637,6 +676,9 @@ int evt_service_start(const struct evt_service_opts *o, struct evt_service **out
         service_free(s);
         return -ENOMEM;
     }
+    for (size_t i = 0; i < sizeof(known_kinds) / sizeof(known_kinds[0]); i++)
+        count_event(s, known_kinds[i].source, known_kinds[i].severity, known_kinds[i].type, 0);
+    seed_counters(s, s->rules);
     struct timespec rt, mono;
     clock_gettime(CLOCK_REALTIME, &rt);
     clock_gettime(CLOCK_MONOTONIC, &mono);
@@ -685,6 +727,7 @@ void evt_service_set_rules(struct evt_service *s, struct evt_rules *rules)
     struct evt_rules *old = s->rules;
     s->rules = rules;
     s->rules_gen++;
+    seed_counters(s, rules);
     pthread_mutex_unlock(&s->lock);
     /* The follower builds its matcher from the set under the lock and only
      * uses the matcher afterwards, which holds its own compiled state. */
@@ -698,7 +741,7 @@ int evt_service_flush(struct evt_service *s, int64_t timeout_ms)
     pthread_mutex_lock(&s->lock);
     while (!s->ready && !rc)
         rc = pthread_cond_timedwait(&s->done, &s->lock, &until);
-    if (s->have_follower) {
+    if (s->have_follower && s->kmsg_active) { /* a source that is not open has nothing */
         uint64_t req = ++s->kmsg_sync_req;
         while (s->kmsg_sync_done < req && !rc)
             rc = pthread_cond_timedwait(&s->done, &s->lock, &until);

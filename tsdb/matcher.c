@@ -109,17 +109,6 @@ static bool is_alnum(int c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The escape text from position `at` to the current one, for messages. */
 static int bad_escape(struct xlate *x, size_t at)
 {
@@ -161,7 +150,7 @@ static int char_escape(struct xlate *x, size_t at)
             size_t k = 0;
             x->i++;
             while (x->i < x->n && p[x->i] != '}') {
-                int h = hexval((unsigned char)p[x->i]);
+                int h = cn_hex_digit((unsigned char)p[x->i]);
                 if (h < 0 || (v = v * 16 + (unsigned)h) > 0x10FFFF)
                     return bad_escape(x, at);
                 x->i++;
@@ -173,15 +162,15 @@ static int char_escape(struct xlate *x, size_t at)
             cn_buf_printf(&x->out, "\\x{%lx}", v);
             return 0;
         }
-        if (x->i + 1 >= x->n || hexval((unsigned char)p[x->i]) < 0 ||
-            hexval((unsigned char)p[x->i + 1]) < 0) {
+        if (x->i + 1 >= x->n || cn_hex_digit((unsigned char)p[x->i]) < 0 ||
+            cn_hex_digit((unsigned char)p[x->i + 1]) < 0) {
             if (x->i < x->n)
                 x->i++;
             return bad_escape(x, at);
         }
-        cn_buf_printf(
-            &x->out, "\\x{%x}",
-            (unsigned)(hexval((unsigned char)p[x->i]) * 16 + hexval((unsigned char)p[x->i + 1])));
+        cn_buf_printf(&x->out, "\\x{%x}",
+                      (unsigned)(cn_hex_digit((unsigned char)p[x->i]) * 16 +
+                                 cn_hex_digit((unsigned char)p[x->i + 1])));
         x->i += 2;
         return 0;
     }

@@ -6,7 +6,9 @@
  * decoder keeps every pair it accepts NUL-terminated and never more pairs
  * than '&'-separated parts; a time parsed as Unix seconds or RFC 3339 and
  * written back as seconds parses again to the same millisecond; the JSON
- * encoding of any value is a quoted string with no raw control byte.
+ * encoding of any value is a quoted string with no raw control byte. The
+ * same parameters go to GET /api/v1/events (without an event store): the
+ * answer is a 400 for bad parameters or the 503 that good ones get.
  *
  * Seeds: tests/fuzz/corpus/api_params/. Run: api_params_fuzz -max_total_time=60 corpus/api_params
  */
@@ -59,6 +61,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
     }
     cn_buf_free(&b);
+    struct agent_api_reply reply = {0};
+    cn_buf_init(&reply.body);
+    agent_events_api(NULL, &p, &reply);
+    if ((reply.code != 400 && reply.code != 503) || reply.body.err ||
+        strncmp(cn_buf_cstr(&reply.body), "{\"status\":\"error\"", 17))
+        abort();
+    cn_buf_free(&reply.body);
     agent_params_free(&p);
     free(text);
     return 0;

@@ -97,6 +97,13 @@ start_cairn blocks --collector.interval=250ms --storage.tsdb.min-block-duration=
 [ -d "$blk.corrupt" ] || fail "corrupt block not set aside"
 grep -q 'msg="block failed validation; set aside"' "$WORK/blocks.log" || fail "corrupt block not logged"
 [ "$(metric cairn_tsdb_corrupt_blocks_total)" = 1 ] || fail "corrupt block not counted"
+for i in $(seq 1 50); do # the agent records it as an event within a cycle
+    curl -sf "http://127.0.0.1:$CAIRN_PORT/api/v1/events?type=BlockCorrupt" >"$WORK/ev.json"
+    [ "$(jq '.data.events | length' "$WORK/ev.json")" = 1 ] && break
+    sleep 0.1
+done
+jq -e '.data.events[0] | .source == "agent" and .severity == "critical" and .attributes.count == "1"' "$WORK/ev.json" >/dev/null ||
+    fail "no BlockCorrupt event: $(cat "$WORK/ev.json")"
 kill -TERM "$CAIRN_PID"
 wait "$CAIRN_PID" || true
 pass "a block with a garbage meta.json is renamed .corrupt and logged; the agent serves"

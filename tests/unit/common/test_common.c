@@ -277,3 +277,14 @@ Test(common_time, realtime_after)
     struct timespec p = cn_realtime_after_ns(-5);
     cr_expect(p.tv_sec > now.tv_sec || (p.tv_sec == now.tv_sec && p.tv_nsec >= now.tv_nsec));
 }
+
+Test(common_parse, hex_digit)
+{
+    cr_assert_eq(cn_hex_digit('0'), 0);
+    cr_assert_eq(cn_hex_digit('9'), 9);
+    cr_assert_eq(cn_hex_digit('a'), 10);
+    cr_assert_eq(cn_hex_digit('F'), 15);
+    cr_assert_eq(cn_hex_digit('g'), -1);
+    cr_assert_eq(cn_hex_digit('/'), -1);
+    cr_assert_eq(cn_hex_digit((char)0xc3), -1);
+}
