@@ -136,12 +136,10 @@ static void json_rfc3339(struct cn_buf *b, int64_t ns)
     char out[64];
     size_t n = strftime(out, sizeof(out), "%Y-%m-%dT%H:%M:%S", &tm);
     if (frac) {
-        char f[16];
-        snprintf(f, sizeof(f), ".%09ld", frac);
-        size_t fl = strlen(f);
-        while (f[fl - 1] == '0')
-            f[--fl] = '\0';
-        snprintf(out + n, sizeof(out) - n, "%sZ", f);
+        int digits = 9;
+        for (; frac % 10 == 0; frac /= 10)
+            digits--;
+        snprintf(out + n, sizeof(out) - n, ".%0*ldZ", digits, frac);
     } else {
         snprintf(out + n, sizeof(out) - n, "Z");
     }

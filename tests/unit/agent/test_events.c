@@ -305,6 +305,20 @@ Test(agent_events, api_event_document)
     cr_assert_str_eq(json_string_value(json_object_get(json_object_get(ev, "labels"), "hostname")),
                      host);
     json_decref(doc);
+
+    /* Fractions as Go's RFC3339Nano writes them: trailing zeros dropped. */
+    struct evt_event ev2;
+    evt_event_init(&ev2);
+    ev2.ts_ns = 1700000000123456700LL;
+    cr_assert_eq(evt_event_set_type(&ev2, "LinkUp"), 0);
+    cr_assert(evt_service_submit(e.svc, &ev2));
+    cr_assert_eq(evt_service_flush(e.svc, 10000), 0);
+    doc = get(&e, "type=LinkUp", &code);
+    ev = json_array_get(json_object_get(json_object_get(doc, "data"), "events"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(ev, "time")),
+                     "2023-11-14T22:13:20.1234567Z");
+    cr_assert_str_eq(json_string_value(json_object_get(ev, "message")), "");
+    json_decref(doc);
     env_stop(&e);
 }
 
