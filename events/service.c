@@ -489,7 +489,7 @@ static void *follower_main(void *arg)
     struct evt_kmsg_stats base = {0};
     struct evt_rules_matcher *m = NULL;
     uint64_t gen = 0;
-    bool first_open = true, logged = false;
+    bool logged = false;
     if (!rec)
         return NULL;
     pthread_mutex_lock(&s->lock);
@@ -515,10 +515,13 @@ static void *follower_main(void *arg)
                 continue;
             }
             logged = false;
-            if (first_open && s->resume)
-                evt_kmsg_resume(k, s->resume_seq);
-            first_open = false;
+            /* Skip what was handled: by this run (a reopen after a read
+             * error), else by the last one in this boot (the store's). */
             pthread_mutex_lock(&s->lock);
+            if (s->kmsg_have_seq)
+                evt_kmsg_resume(k, s->kmsg_seq);
+            else if (s->resume)
+                evt_kmsg_resume(k, s->resume_seq);
             s->kmsg_active = true;
             pthread_mutex_unlock(&s->lock);
         }
