@@ -1,4 +1,4 @@
-/* The agent's event settings, rule loading and GET /api/v1/events. */
+/* The agent's event rule loading and GET /api/v1/events. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <jansson.h>
@@ -10,112 +10,12 @@
 #include "agent/internal.h"
 #include "events/events.h"
 
-static int load(struct agent_config *cfg, char *err, size_t cap, int argc, const char **argv)
-{
-    const char *full[32] = {"agent"};
-    for (int i = 0; i < argc; i++)
-        full[i + 1] = argv[i];
-    return agent_config_load(cfg, argc + 1, (char **)full, err, cap);
-}
-
-static int yaml(struct agent_config *cfg, char *err, size_t cap, const char *text)
-{
-    const char *argv[] = {"agent"};
-    cr_assert_eq(agent_config_load(cfg, 1, (char **)argv, err, cap), 0);
-    return agent_config_apply_yaml(cfg, "test.yml", text, strlen(text), err, cap);
-}
-
 static void write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
     cr_assert_not_null(f, "%s", path);
     fputs(text, f);
     fclose(f);
-}
-
-/* ---- configuration ------------------------------------------------------------------ */
-
-Test(agent_events, config_defaults)
-{
-    struct agent_config cfg;
-    char err[256] = "";
-    cr_assert_eq(load(&cfg, err, sizeof(err), 0, NULL), 0, "%s", err);
-    cr_assert_str_eq(cfg.kmsg_path, "/dev/kmsg");
-    cr_assert_null(cfg.events_path);
-    cr_assert_eq(cfg.events_retention_ms, 30LL * 24 * 3600 * 1000);
-    cr_assert_eq(cfg.events_retention_count, 1000000);
-    cr_assert_eq(cfg.events_queue_size, 65536);
-    cr_assert_eq(cfg.events_flush_ms, 1000);
-    cr_assert(cfg.events_default_rules);
-    cr_assert_null(cfg.events_rules_files);
-    agent_config_free(&cfg);
-}
-
-Test(agent_events, config_flags)
-{
-    struct agent_config cfg;
-    char err[256] = "";
-    const char *argv[] = {"--path.kmsg=/tmp/kmsg.txt", "--events.store.path", "/tmp/ev.db",
-                          "--events.retention.time=2h", "--events.retention.count=500"};
-    cr_assert_eq(load(&cfg, err, sizeof(err), 5, argv), 0, "%s", err);
-    cr_assert_str_eq(cfg.kmsg_path, "/tmp/kmsg.txt");
-    cr_assert_str_eq(cfg.events_path, "/tmp/ev.db");
-    cr_assert_eq(cfg.events_retention_ms, 2 * 3600 * 1000);
-    cr_assert_eq(cfg.events_retention_count, 500);
-    agent_config_free(&cfg);
-
-    const char *bad[] = {"--events.retention.time=soon"};
-    cr_assert_eq(load(&cfg, err, sizeof(err), 1, bad), -EINVAL);
-    cr_assert_str_eq(err, "invalid value \"soon\" for flag --events.retention.time");
-    agent_config_free(&cfg);
-}
-
-Test(agent_events, config_yaml)
-{
-    struct agent_config cfg;
-    char err[256] = "";
-    int rc = yaml(&cfg, err, sizeof(err),
-                  "paths:\n  kmsg: ''\n"
-                  "events:\n  store_path: /var/lib/cairn/events.db\n  retention_time: 7d\n"
-                  "  retention_count: 1000\n  queue_size: 128\n  flush_interval: 250ms\n"
-                  "  default_rules: false\n  rules_files: [/etc/cairn/rules.d/*.yml, /x.yml]\n");
-    cr_assert_eq(rc, 0, "%s", err);
-    cr_assert_str_eq(cfg.kmsg_path, "");
-    cr_assert_str_eq(cfg.events_path, "/var/lib/cairn/events.db");
-    cr_assert_eq(cfg.events_retention_ms, 7LL * 24 * 3600 * 1000);
-    cr_assert_eq(cfg.events_retention_count, 1000);
-    cr_assert_eq(cfg.events_queue_size, 128);
-    cr_assert_eq(cfg.events_flush_ms, 250);
-    cr_assert_not(cfg.events_default_rules);
-    cr_assert_str_eq(cfg.events_rules_files[0], "/etc/cairn/rules.d/*.yml");
-    cr_assert_str_eq(cfg.events_rules_files[1], "/x.yml");
-    cr_assert_null(cfg.events_rules_files[2]);
-    agent_config_free(&cfg);
-}
-
-Test(agent_events, config_yaml_errors)
-{
-    static const struct {
-        const char *text, *msg;
-    } cases[] = {
-        {"events:\n  color: red\n", "test.yml:2:3: unknown key \"color\" in events"},
-        {"events:\n  retention_time: forever\n",
-         "test.yml:2:19: events.retention_time: \"forever\" is not a duration (e.g. 15s, 1m, "
-         "500ms)"},
-        {"events:\n  rules_files: /etc/rules.yml\n",
-         "test.yml:2:16: events.rules_files must be a list of strings"},
-        {"events:\n  queue_size: 0\n",
-         "test.yml:2:15: events.queue_size: \"0\" is not a positive integer"},
-        {"events:\n  default_rules: maybe\n",
-         "test.yml:2:18: events.default_rules: \"maybe\" is not a boolean (true or false)"},
-    };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct agent_config cfg;
-        char err[256] = "";
-        cr_assert_eq(yaml(&cfg, err, sizeof(err), cases[i].text), -EINVAL, "%s", cases[i].text);
-        cr_assert_str_eq(err, cases[i].msg);
-        agent_config_free(&cfg);
-    }
 }
 
 /* ---- rules ------------------------------------------------------------------------------ */
@@ -133,7 +33,8 @@ Test(agent_events, rules_default_and_globbed_files)
 
     struct agent_config cfg;
     char err[256] = "";
-    cr_assert_eq(load(&cfg, err, sizeof(err), 0, NULL), 0);
+    char *argv[] = {"agent", NULL};
+    cr_assert_eq(agent_config_load(&cfg, 1, argv, err, sizeof(err)), 0);
     cfg.events_default_rules = false;
     char *files[] = {pattern, "/nonexistent-dir/*.yml", NULL};
     cfg.events_rules_files = cn_strv_dup((const char *const *)files);
