@@ -6,6 +6,7 @@
 #include "common/common.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,16 @@ char *cn_buf_steal(struct cn_buf *b, size_t *len)
         *len = b->len;
     cn_buf_init(b);
     return d;
+}
+
+void cn_errf(char *err, size_t cap, const char *fmt, ...)
+{
+    if (!err || !cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
 }
 
 int cn_hex_digit(int c)

@@ -107,6 +107,11 @@ const char *cn_buf_cstr(struct cn_buf *b);
 /* Hands the data to the caller (who frees it) and reinitialises b. */
 char *cn_buf_steal(struct cn_buf *b, size_t *len);
 
+/* Formats a message into err (cap bytes) as snprintf does; nothing
+ * happens when err is NULL or cap is 0. For functions that report why
+ * they failed through a caller's buffer. */
+void cn_errf(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* ---- arenas ----------------------------------------------------------- */
 
 /* A bump allocator: allocations live until cn_arena_destroy(). Not

@@ -234,22 +234,11 @@ static void send_event(evt_emit_fn emit, void *ctx, int64_t ts_ns, const char *t
 {
     struct evt_event ev;
     evt_event_init(&ev);
-    ev.ts_ns = ts_ns;
-    ev.source = source;
-    ev.severity = severity;
-    int rc = evt_event_set_type(&ev, type);
-    if (!rc)
-        rc = evt_event_set_message(&ev, msg, strlen(msg));
     va_list ap;
     va_start(ap, msg);
-    const char *name;
-    while (!rc && (name = va_arg(ap, const char *))) {
-        const char *value = va_arg(ap, const char *);
-        rc = evt_event_set_attr(&ev, name, value, strlen(value));
-    }
+    int rc = evt_event_vfill(&ev, ts_ns, source, severity, type, msg, ap);
     va_end(ap);
     if (rc) {
-        evt_event_clear(&ev);
         cn_log(CN_LOG_WARN, "events", "cannot build a check's event; dropped", "type", type, "err",
                CN_LOGINT(rc), NULL);
         return;

@@ -20,6 +20,7 @@
 #ifndef CAIRN_EVENTS_H
 #define CAIRN_EVENTS_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -100,6 +101,15 @@ int evt_event_set_message(struct evt_event *ev, const char *msg, size_t len);
 int evt_event_set_attr(struct evt_event *ev, const char *name, const char *value, size_t vlen);
 /* The value of an attribute, or NULL. */
 const char *evt_event_attr(const struct evt_event *ev, const char *name);
+/*
+ * Fills the initialised ev in one go: time, source, severity, type,
+ * message, then the attributes from attrs, name and value strings in
+ * turn, ending with a NULL name (a NULL value is ""). 0, or the first
+ * setter's error (-EINVAL, -E2BIG, -ENOMEM), with ev cleared.
+ */
+int evt_event_vfill(struct evt_event *ev, int64_t ts_ns, enum evt_source source,
+                    enum evt_severity severity, const char *type, const char *message,
+                    va_list attrs);
 
 /* ---- the store (store.c) --------------------------------------------------- */
 
@@ -312,7 +322,8 @@ void evt_service_stop(struct evt_service *s);
 bool evt_service_submit(struct evt_service *s, struct evt_event *ev);
 
 /* A convenience for the agent's own events: source agent, type, severity,
- * message and up to 4 attribute pairs (name, value, ..., NULL). */
+ * message and attribute pairs (name, value, ..., NULL), at the time of the
+ * call. */
 bool evt_service_agent_event(struct evt_service *s, const char *type, enum evt_severity sev,
                              const char *message, ...);
 

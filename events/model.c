@@ -230,6 +230,26 @@ const char *evt_event_attr(const struct evt_event *ev, const char *name)
     return NULL;
 }
 
+int evt_event_vfill(struct evt_event *ev, int64_t ts_ns, enum evt_source source,
+                    enum evt_severity severity, const char *type, const char *message,
+                    va_list attrs)
+{
+    ev->ts_ns = ts_ns;
+    ev->source = source;
+    ev->severity = severity;
+    int rc = evt_event_set_type(ev, type);
+    if (!rc)
+        rc = evt_event_set_message(ev, message, strlen(message));
+    const char *name;
+    while (!rc && (name = va_arg(attrs, const char *))) {
+        const char *value = va_arg(attrs, const char *);
+        rc = evt_event_set_attr(ev, name, value ? value : "", value ? strlen(value) : 0);
+    }
+    if (rc)
+        evt_event_clear(ev);
+    return rc;
+}
+
 int evt_event_copy(struct evt_event *dst, const struct evt_event *src)
 {
     evt_event_clear(dst);

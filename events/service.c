@@ -219,26 +219,11 @@ bool evt_service_agent_event(struct evt_service *s, const char *type, enum evt_s
         return false;
     struct evt_event ev;
     evt_event_init(&ev);
-    ev.source = EVT_SRC_AGENT;
-    ev.severity = sev;
-    int rc = evt_event_set_type(&ev, type);
-    if (!rc)
-        rc = evt_event_set_message(&ev, message, strlen(message));
     va_list ap;
     va_start(ap, message);
-    for (int i = 0; !rc && i < EVT_ATTRS_MAX; i++) {
-        const char *name = va_arg(ap, const char *);
-        if (!name)
-            break;
-        const char *value = va_arg(ap, const char *);
-        rc = evt_event_set_attr(&ev, name, value ? value : "", value ? strlen(value) : 0);
-    }
+    int rc = evt_event_vfill(&ev, 0, EVT_SRC_AGENT, sev, type, message, ap);
     va_end(ap);
-    if (rc) {
-        evt_event_clear(&ev);
-        return false;
-    }
-    return evt_service_submit(s, &ev);
+    return !rc && evt_service_submit(s, &ev);
 }
 
 /* Emit callback of the periodic checks. */

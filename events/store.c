@@ -184,17 +184,6 @@ struct evt_store {
     int64_t oldest_ns; /* min(ts), 0 when empty */
 };
 
-static void __attribute__((format(printf, 3, 4)))
-set_err(char *err, size_t cap, const char *fmt, ...)
-{
-    if (!err || !cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-}
-
 static int map_rc(int rc)
 {
     switch (rc & 0xff) {
@@ -228,18 +217,18 @@ static int check_location(const char *path, char *err, size_t errcap)
     struct stat st;
     if (stat(path, &st) == 0) {
         if (S_ISDIR(st.st_mode)) {
-            set_err(err, errcap, "events store %s: is a directory", path);
+            cn_errf(err, errcap, "events store %s: is a directory", path);
             return -EISDIR;
         }
         if (!S_ISREG(st.st_mode)) {
-            set_err(err, errcap, "events store %s: not a regular file", path);
+            cn_errf(err, errcap, "events store %s: not a regular file", path);
             return -EINVAL;
         }
         return 0;
     }
     if (errno != ENOENT) {
         int e = errno;
-        set_err(err, errcap, "events store %s: %s", path, strerror(e));
+        cn_errf(err, errcap, "events store %s: %s", path, strerror(e));
         return -e;
     }
     char *dir = cn_strdup(path);
@@ -255,13 +244,13 @@ static int check_location(const char *path, char *err, size_t errcap)
     int rc = 0;
     if (stat(dir, &st) != 0) {
         rc = -errno;
-        set_err(err, errcap, "events store %s: directory %s: %s", path, dir, strerror(-rc));
+        cn_errf(err, errcap, "events store %s: directory %s: %s", path, dir, strerror(-rc));
     } else if (!S_ISDIR(st.st_mode)) {
         rc = -ENOTDIR;
-        set_err(err, errcap, "events store %s: %s is not a directory", path, dir);
+        cn_errf(err, errcap, "events store %s: %s is not a directory", path, dir);
     } else if (access(dir, W_OK | X_OK) != 0) {
         rc = -errno;
-        set_err(err, errcap, "events store %s: directory %s: %s", path, dir, strerror(-rc));
+        cn_errf(err, errcap, "events store %s: directory %s: %s", path, dir, strerror(-rc));
     }
     free(dir);
     return rc;
@@ -299,12 +288,12 @@ static int open_fail(sqlite3 *db, int rc, const char *path, const char *what, ch
         return OPEN_CORRUPT;
     }
     if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) {
-        set_err(err, errcap, "events store %s: %s: locked by another process (%s)", path, what,
+        cn_errf(err, errcap, "events store %s: %s: locked by another process (%s)", path, what,
                 sqlite3_errmsg(db));
         return -EBUSY;
     }
     int e = sqlite3_system_errno(db);
-    set_err(err, errcap, "events store %s: %s: %s%s%s%s", path, what, sqlite3_errmsg(db),
+    cn_errf(err, errcap, "events store %s: %s: %s%s%s%s", path, what, sqlite3_errmsg(db),
             e ? " (" : "", e ? strerror(e) : "", e ? ")" : "");
     return map_rc(rc);
 }
@@ -383,7 +372,7 @@ static int open_writer(struct evt_store *s, int *version, char *problem, size_t 
         path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         int e = s->db ? sqlite3_system_errno(s->db) : 0;
-        set_err(err, errcap, "events store %s: %s%s%s%s", path,
+        cn_errf(err, errcap, "events store %s: %s%s%s%s", path,
                 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc), e ? " (" : "",
                 e ? strerror(e) : "", e ? ")" : "");
         close_writer(s);
@@ -394,7 +383,7 @@ static int open_writer(struct evt_store *s, int *version, char *problem, size_t 
      * writing; a store that cannot be written is unusable. */
     if (sqlite3_db_readonly(s->db, "main") == 1) {
         int e = sqlite3_system_errno(s->db);
-        set_err(err, errcap, "events store %s: cannot open for writing: %s", path,
+        cn_errf(err, errcap, "events store %s: cannot open for writing: %s", path,
                 strerror(e ? e : EACCES));
         close_writer(s);
         return -(e ? e : EACCES);
@@ -413,7 +402,7 @@ static int open_writer(struct evt_store *s, int *version, char *problem, size_t 
     if (ret)
         goto fail;
     if (v > SCHEMA_VERSION || v < 0) {
-        set_err(err, errcap,
+        cn_errf(err, errcap,
                 "events store %s: schema version %lld is newer than this cairn's (%d); "
                 "refusing to open it",
                 path, (long long)v, SCHEMA_VERSION);
@@ -433,7 +422,7 @@ static int open_writer(struct evt_store *s, int *version, char *problem, size_t 
             const char *mode = (const char *)sqlite3_column_text(st, 0);
             rc = SQLITE_OK;
             if (!mode || strcmp(mode, "wal")) {
-                set_err(err, errcap, "events store %s: cannot use WAL mode (journal mode %s)", path,
+                cn_errf(err, errcap, "events store %s: cannot use WAL mode (journal mode %s)", path,
                         mode ? mode : "unknown");
                 sqlite3_finalize(st);
                 ret = -EIO;
@@ -501,12 +490,12 @@ static int set_aside(const struct evt_store *s, char *moved, size_t mcap, char *
     for (int i = 1; n > 0 && (size_t)n < mcap && access(moved, F_OK) == 0 && i < 100; i++)
         n = snprintf(moved, mcap, "%s.corrupt-%lld.%d", s->path, now, i);
     if (n < 0 || (size_t)n >= mcap) {
-        set_err(err, errcap, "events store %s: path too long", s->path);
+        cn_errf(err, errcap, "events store %s: path too long", s->path);
         return -ENAMETOOLONG;
     }
     if (rename(s->path, moved) != 0) {
         int e = errno;
-        set_err(err, errcap, "events store %s: corrupt, and cannot move it to %s: %s", s->path,
+        cn_errf(err, errcap, "events store %s: corrupt, and cannot move it to %s: %s", s->path,
                 moved, strerror(e));
         return -e;
     }
@@ -516,7 +505,7 @@ static int set_aside(const struct evt_store *s, char *moved, size_t mcap, char *
         n = snprintf(side, sizeof(side), "%s%s", s->path, sfx[i]);
         if (n > 0 && (size_t)n < sizeof(side) && unlink(side) != 0 && errno != ENOENT) {
             int e = errno;
-            set_err(err, errcap, "events store %s: cannot remove %s: %s", s->path, side,
+            cn_errf(err, errcap, "events store %s: cannot remove %s: %s", s->path, side,
                     strerror(e));
             return -e;
         }
@@ -557,17 +546,17 @@ int evt_store_open(const struct evt_store_opts *o, struct evt_store **out,
     memset(info, 0, sizeof(*info));
     *out = NULL;
     if (!o || !o->path || !*o->path) {
-        set_err(err, errcap, "events store: no path");
+        cn_errf(err, errcap, "events store: no path");
         return -EINVAL;
     }
     int rc = check_location(o->path, err, errcap);
     if (rc == -ENOMEM)
-        set_err(err, errcap, "events store %s: out of memory", o->path);
+        cn_errf(err, errcap, "events store %s: out of memory", o->path);
     if (rc)
         return rc;
     struct evt_store *s = cn_calloc(1, sizeof(*s));
     if (!s) {
-        set_err(err, errcap, "events store %s: out of memory", o->path);
+        cn_errf(err, errcap, "events store %s: out of memory", o->path);
         return -ENOMEM;
     }
     size_t plen = strlen(o->path);
@@ -577,7 +566,7 @@ int evt_store_open(const struct evt_store_opts *o, struct evt_store **out,
         free(s->path);
         free(s->wal_path);
         free(s);
-        set_err(err, errcap, "events store %s: out of memory", o->path);
+        cn_errf(err, errcap, "events store %s: out of memory", o->path);
         return -ENOMEM;
     }
     memcpy(s->wal_path, o->path, plen);
@@ -598,7 +587,7 @@ int evt_store_open(const struct evt_store_opts *o, struct evt_store **out,
             char problem2[256];
             rc = open_writer(s, &info->from_version, problem2, sizeof(problem2), err, errcap);
             if (rc == OPEN_CORRUPT) {
-                set_err(err, errcap, "events store %s: new database is corrupt: %s", s->path,
+                cn_errf(err, errcap, "events store %s: new database is corrupt: %s", s->path,
                         problem2);
                 rc = -EIO;
             }
@@ -658,7 +647,7 @@ static void rollback(struct evt_store *s)
 /* Fills err with what failed and sqlite's message; returns the errno. */
 static int write_fail(struct evt_store *s, int rc, const char *what, char *err, size_t errcap)
 {
-    set_err(err, errcap, "events store %s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+    cn_errf(err, errcap, "events store %s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
     int e = map_rc(rc);
     rollback(s);
     return e;
@@ -679,7 +668,7 @@ int evt_store_insert(struct evt_store *s, struct evt_event *evs, size_t n,
         struct evt_event *ev = &evs[i];
         char *attrs;
         if ((ret = encode_attrs(ev, &attrs))) {
-            set_err(err, errcap, "events store %s: insert: %s", s->path,
+            cn_errf(err, errcap, "events store %s: insert: %s", s->path,
                     ret == -ENOMEM ? "out of memory" : "an attribute value is not UTF-8");
             rollback(s);
             goto fail;
@@ -889,7 +878,7 @@ static int reader_get(struct evt_store *s, struct reader **out, char *err, size_
     if (rc == SQLITE_OK)
         rc = sqlite3_create_function(r->db, "regexp", 2, SQLITE_UTF8, r, regexp_fn, NULL, NULL);
     if (rc != SQLITE_OK) {
-        set_err(err, errcap, "events store %s: opening a reader: %s", s->path,
+        cn_errf(err, errcap, "events store %s: opening a reader: %s", s->path,
                 r->db ? sqlite3_errmsg(r->db) : sqlite3_errstr(rc));
         sqlite3_close_v2(r->db);
         free(r);
@@ -1050,19 +1039,19 @@ int evt_store_query(struct evt_store *s, const struct evt_query *q, struct evt_r
 {
     memset(out, 0, sizeof(*out));
     if (!q->limit) {
-        set_err(err, errcap, "limit must be positive");
+        cn_errf(err, errcap, "limit must be positive");
         return -EINVAL;
     }
     if (q->ntypes && !q->types) {
-        set_err(err, errcap, "no types given");
+        cn_errf(err, errcap, "no types given");
         return -EINVAL;
     }
     if (q->source < -1 || q->source >= EVT_SRC_COUNT) {
-        set_err(err, errcap, "unknown source %d", q->source);
+        cn_errf(err, errcap, "unknown source %d", q->source);
         return -EINVAL;
     }
     if ((unsigned)q->min_severity >= EVT_SEV_COUNT) {
-        set_err(err, errcap, "unknown severity %d", (int)q->min_severity);
+        cn_errf(err, errcap, "unknown severity %d", (int)q->min_severity);
         return -EINVAL;
     }
 
@@ -1082,7 +1071,7 @@ int evt_store_query(struct evt_store *s, const struct evt_query *q, struct evt_r
         if (!re) {
             char msg[128];
             pcre2_get_error_message(ecode, (PCRE2_UCHAR *)msg, sizeof(msg));
-            set_err(err, errcap, "error parsing regexp: %s at offset %zu", msg, (size_t)eoff);
+            cn_errf(err, errcap, "error parsing regexp: %s at offset %zu", msg, (size_t)eoff);
             return ecode == PCRE2_ERROR_HEAPLIMIT ? -ENOMEM : -EINVAL;
         }
         pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* optional: falls back to the interpreter */
@@ -1120,7 +1109,7 @@ int evt_store_query(struct evt_store *s, const struct evt_query *q, struct evt_r
         }
     }
     if (!ret && rc != SQLITE_DONE) {
-        set_err(err, errcap, "events store %s: query: %s", s->path, sqlite3_errmsg(r->db));
+        cn_errf(err, errcap, "events store %s: query: %s", s->path, sqlite3_errmsg(r->db));
         ret = map_rc(rc);
     }
 out:
@@ -1132,7 +1121,7 @@ out:
     cn_buf_free(&sql);
     if (ret) {
         if (ret == -ENOMEM)
-            set_err(err, errcap, "events store: query: out of memory");
+            cn_errf(err, errcap, "events store: query: out of memory");
         evt_result_free(out);
     }
     return ret;
@@ -1174,7 +1163,7 @@ int evt_store_query_plan(struct evt_store *s, const struct evt_query *q, char *o
             }
         }
         if (rc != SQLITE_DONE) {
-            set_err(out, cap, "%s", sqlite3_errmsg(r->db));
+            cn_errf(out, cap, "%s", sqlite3_errmsg(r->db));
             ret = map_rc(rc);
         }
     }

@@ -77,17 +77,6 @@ static const char *const status_names[] = {
     "UNAUTHENTICATED",
 };
 
-__attribute__((format(printf, 3, 4))) static void seterr(char *err, size_t cap, const char *fmt,
-                                                         ...)
-{
-    if (!err || !cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-}
-
 static int status_errno(grpc_status_code st)
 {
     switch (st) {
@@ -104,7 +93,7 @@ int plg_client_connect(const char *socket_path, long max_message, struct plg_cli
     char target[128];
     *out = NULL;
     if (!socket_path || !*socket_path || strlen(socket_path) >= 108) {
-        seterr(err, errcap, "invalid socket path");
+        cn_errf(err, errcap, "invalid socket path");
         return -EINVAL;
     }
     snprintf(target, sizeof(target), "unix:%s", socket_path);
@@ -115,7 +104,7 @@ int plg_client_connect(const char *socket_path, long max_message, struct plg_cli
 
     struct plg_client *c = cn_calloc(1, sizeof(*c));
     if (!c) {
-        seterr(err, errcap, "out of memory");
+        cn_errf(err, errcap, "out of memory");
         return -ENOMEM;
     }
     grpc_init();
@@ -203,7 +192,7 @@ static int unary(struct plg_client *c, const char *method, gpr_timespec deadline
         grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, c->cq,
                                  grpc_slice_from_static_string(method), NULL, deadline, NULL);
     if (!call) {
-        seterr(err, errcap, "cannot create a call for %s", method);
+        cn_errf(err, errcap, "cannot create a call for %s", method);
         return -EIO;
     }
     grpc_byte_buffer *out = pack(req), *in = NULL;
@@ -232,7 +221,7 @@ static int unary(struct plg_client *c, const char *method, gpr_timespec deadline
     void *tag = call; /* unique while the call lives */
     grpc_call_error ce = grpc_call_start_batch(call, ops, 6, tag, NULL);
     if (ce != GRPC_CALL_OK) {
-        seterr(err, errcap, "%s: cannot start the call (error %d)", method, (int)ce);
+        cn_errf(err, errcap, "%s: cannot start the call (error %d)", method, (int)ce);
         rc = -EIO;
         goto done;
     }
@@ -244,7 +233,7 @@ static int unary(struct plg_client *c, const char *method, gpr_timespec deadline
         ev = grpc_completion_queue_pluck(c->cq, tag, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
     }
     if (ev.type != GRPC_OP_COMPLETE || !ev.success) {
-        seterr(err, errcap, "%s: the call failed", method);
+        cn_errf(err, errcap, "%s: the call failed", method);
         rc = -EIO;
         goto done;
     }
@@ -253,20 +242,20 @@ static int unary(struct plg_client *c, const char *method, gpr_timespec deadline
         const char *name = (unsigned)status < sizeof(status_names) / sizeof(status_names[0])
                                ? status_names[status]
                                : "STATUS_UNKNOWN";
-        seterr(err, errcap, "%s: %s", name, d);
+        cn_errf(err, errcap, "%s: %s", name, d);
         gpr_free(d);
         rc = status_errno(status);
         goto done;
     }
     if (!in) {
-        seterr(err, errcap, "%s: status OK without a response message", method);
+        cn_errf(err, errcap, "%s: status OK without a response message", method);
         rc = -EBADMSG;
         goto done;
     }
     size_t len;
     *resp = unpack(in, desc, &len);
     if (!*resp) {
-        seterr(err, errcap, "%s: undecodable response (%zu bytes)", method, len);
+        cn_errf(err, errcap, "%s: undecodable response (%zu bytes)", method, len);
         rc = -EBADMSG;
     }
 done:
@@ -299,9 +288,9 @@ int plg_client_health(struct plg_client *c, int64_t timeout_ms, char *err, size_
         const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
             &grpc__health__v1__health_check_response__serving_status__descriptor, resp->status);
         if (v)
-            seterr(err, errcap, "health status %s", v->name);
+            cn_errf(err, errcap, "health status %s", v->name);
         else
-            seterr(err, errcap, "health status %d", (int)resp->status);
+            cn_errf(err, errcap, "health status %d", (int)resp->status);
         rc = -EAGAIN;
     }
     grpc__health__v1__health_check_response__free_unpacked(resp, NULL);

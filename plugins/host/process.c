@@ -171,19 +171,6 @@ struct spawn {
     int ngroups;
 };
 
-static void seterr(char *err, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t cap, const char *fmt, ...)
-{
-    if (!err || cap == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-}
-
 /* Copies s[0..n) for a message: non-printable bytes become '?', and more
  * than 64 bytes are cut with "...". */
 static const char *printable(char out[72], const char *s, size_t n)
@@ -245,8 +232,8 @@ int plg_handshake_parse(const char *line, const char *sockdir, struct plg_handsh
     if (len > 0 && line[len - 1] == '\r')
         len--;
     if (len > HS_LINE_MAX) {
-        seterr(err, errcap, "malformed handshake line \"%s\": longer than %d bytes",
-               PRINTABLE(line, len), HS_LINE_MAX);
+        cn_errf(err, errcap, "malformed handshake line \"%s\": longer than %d bytes",
+                PRINTABLE(line, len), HS_LINE_MAX);
         return -EPROTO;
     }
     /* The five fields: core, app, network, path, protocol; go-plugin
@@ -268,57 +255,57 @@ int plg_handshake_parse(const char *line, const char *sockdir, struct plg_handsh
         s = bar + 1;
     }
     if (nf == 6 && fl[5] > 0) {
-        seterr(err, errcap,
-               "plugin offers a TLS server certificate in its handshake; this agent speaks plain "
-               "gRPC over the private socket only");
+        cn_errf(err, errcap,
+                "plugin offers a TLS server certificate in its handshake; this agent speaks plain "
+                "gRPC over the private socket only");
         return -EPROTO;
     }
     if (nf != 5 && nf != 6) {
-        seterr(err, errcap,
-               "malformed handshake line \"%s\": %d field%s, want CORE|APP|unix|PATH|grpc",
-               PRINTABLE(line, len), nf, nf == 1 ? "" : "s");
+        cn_errf(err, errcap,
+                "malformed handshake line \"%s\": %d field%s, want CORE|APP|unix|PATH|grpc",
+                PRINTABLE(line, len), nf, nf == 1 ? "" : "s");
         return -EPROTO;
     }
     int core, app;
     if (!parse_version(f[0], fl[0], &core)) {
-        seterr(err, errcap, "malformed handshake line \"%s\": core version \"%s\" is not a number",
-               PRINTABLE(line, len), PRINTABLE(f[0], fl[0]));
+        cn_errf(err, errcap, "malformed handshake line \"%s\": core version \"%s\" is not a number",
+                PRINTABLE(line, len), PRINTABLE(f[0], fl[0]));
         return -EPROTO;
     }
     if (!parse_version(f[1], fl[1], &app)) {
-        seterr(err, errcap,
-               "malformed handshake line \"%s\": protocol version \"%s\" is not a number",
-               PRINTABLE(line, len), PRINTABLE(f[1], fl[1]));
+        cn_errf(err, errcap,
+                "malformed handshake line \"%s\": protocol version \"%s\" is not a number",
+                PRINTABLE(line, len), PRINTABLE(f[1], fl[1]));
         return -EPROTO;
     }
     if (core != CAIRN_PLUGIN_CORE_VERSION) {
-        seterr(err, errcap, "plugin uses handshake core version %d, this agent uses %d", core,
-               CAIRN_PLUGIN_CORE_VERSION);
+        cn_errf(err, errcap, "plugin uses handshake core version %d, this agent uses %d", core,
+                CAIRN_PLUGIN_CORE_VERSION);
         return -EPROTO;
     }
     if (app != CAIRN_PLUGIN_PROTOCOL_VERSION) {
-        seterr(err, errcap, "plugin speaks protocol version %d, this agent speaks %d", app,
-               CAIRN_PLUGIN_PROTOCOL_VERSION);
+        cn_errf(err, errcap, "plugin speaks protocol version %d, this agent speaks %d", app,
+                CAIRN_PLUGIN_PROTOCOL_VERSION);
         return -EPROTO;
     }
     if (!field_is(f[2], fl[2], "unix")) {
-        seterr(err, errcap, "network %s is not supported, only unix", PRINTABLE(f[2], fl[2]));
+        cn_errf(err, errcap, "network %s is not supported, only unix", PRINTABLE(f[2], fl[2]));
         return -EPROTO;
     }
     if (!field_is(f[4], fl[4], "grpc")) {
-        seterr(err, errcap, "protocol %s is not supported, only grpc", PRINTABLE(f[4], fl[4]));
+        cn_errf(err, errcap, "protocol %s is not supported, only grpc", PRINTABLE(f[4], fl[4]));
         return -EPROTO;
     }
     if (fl[3] >= SUN_PATH_MAX) {
-        seterr(err, errcap,
-               "plugin announced socket %s of %zu bytes, longer than a Unix socket "
-               "path can be (%d)",
-               PRINTABLE(f[3], fl[3]), fl[3], SUN_PATH_MAX - 1);
+        cn_errf(err, errcap,
+                "plugin announced socket %s of %zu bytes, longer than a Unix socket "
+                "path can be (%d)",
+                PRINTABLE(f[3], fl[3]), fl[3], SUN_PATH_MAX - 1);
         return -EPROTO;
     }
     if (!inside_dir(f[3], fl[3], sockdir)) {
-        seterr(err, errcap, "plugin announced socket %s outside its directory %s",
-               PRINTABLE(f[3], fl[3]), sockdir);
+        cn_errf(err, errcap, "plugin announced socket %s outside its directory %s",
+                PRINTABLE(f[3], fl[3]), sockdir);
         return -EPROTO;
     }
     hs->core_version = core;
@@ -557,7 +544,7 @@ static int lookup_user(const char *user, struct spawn *s, char *err, size_t errc
     for (;;) {
         buf = cn_malloc(cap);
         if (!buf) {
-            seterr(err, errcap, "out of memory");
+            cn_errf(err, errcap, "out of memory");
             return -ENOMEM;
         }
         rc = getpwnam_r(user, &pw, buf, cap, &res);
@@ -568,9 +555,9 @@ static int lookup_user(const char *user, struct spawn *s, char *err, size_t errc
     }
     if (rc != 0 || !res) {
         if (rc != 0 && rc != ENOENT && rc != ESRCH)
-            seterr(err, errcap, "cannot look up user %s: %s", user, strerror(rc));
+            cn_errf(err, errcap, "cannot look up user %s: %s", user, strerror(rc));
         else
-            seterr(err, errcap, "unknown user %s", user);
+            cn_errf(err, errcap, "unknown user %s", user);
         free(buf);
         return rc != 0 && rc != ENOENT && rc != ESRCH ? -rc : -ENOENT;
     }
@@ -580,7 +567,7 @@ static int lookup_user(const char *user, struct spawn *s, char *err, size_t errc
     for (;;) {
         gid_t *g = cn_malloc((size_t)n * sizeof(gid_t));
         if (!g) {
-            seterr(err, errcap, "out of memory");
+            cn_errf(err, errcap, "out of memory");
             free(buf);
             return -ENOMEM;
         }
@@ -592,7 +579,7 @@ static int lookup_user(const char *user, struct spawn *s, char *err, size_t errc
         }
         free(g);
         if (want <= n || want > 65536) {
-            seterr(err, errcap, "cannot list the groups of user %s", user);
+            cn_errf(err, errcap, "cannot list the groups of user %s", user);
             free(buf);
             return -EINVAL;
         }
@@ -607,7 +594,7 @@ static int resolve_command(const char *argv0, char *out, size_t cap, char *err, 
 {
     if (strchr(argv0, '/')) {
         if (strlen(argv0) >= cap) {
-            seterr(err, errcap, "cannot run %s: %s", argv0, strerror(ENAMETOOLONG));
+            cn_errf(err, errcap, "cannot run %s: %s", argv0, strerror(ENAMETOOLONG));
             return -ENAMETOOLONG;
         }
         strcpy(out, argv0);
@@ -632,7 +619,7 @@ static int resolve_command(const char *argv0, char *out, size_t cap, char *err, 
             break;
         d = colon + 1;
     }
-    seterr(err, errcap, "cannot run %s: %s", argv0, strerror(found));
+    cn_errf(err, errcap, "cannot run %s: %s", argv0, strerror(found));
     return -found;
 }
 
@@ -654,14 +641,14 @@ static int build_env(const char *const *extra, const char *const *reserved, size
     for (; extra && extra[nextra]; nextra++) {
         const char *eq = strchr(extra[nextra], '=');
         if (!eq || eq == extra[nextra]) {
-            seterr(err, errcap, "invalid environment entry \"%s\", want NAME=VALUE",
-                   PRINTABLE(extra[nextra], strlen(extra[nextra])));
+            cn_errf(err, errcap, "invalid environment entry \"%s\", want NAME=VALUE",
+                    PRINTABLE(extra[nextra], strlen(extra[nextra])));
             return -EINVAL;
         }
     }
     char **env = cn_calloc(nenv + nextra + nres + 1, sizeof(char *));
     if (!env) {
-        seterr(err, errcap, "out of memory");
+        cn_errf(err, errcap, "out of memory");
         return -ENOMEM;
     }
     size_t k = 0;
@@ -699,7 +686,7 @@ static int make_sockdir(const char *root, char *dir, char *err, size_t errcap)
     if (root[0] != '/') {
         if (!realpath(root, absroot)) {
             int e = errno;
-            seterr(err, errcap, "socket directory root %s: %s", root, strerror(e));
+            cn_errf(err, errcap, "socket directory root %s: %s", root, strerror(e));
             return -e;
         }
         root = absroot;
@@ -711,13 +698,13 @@ static int make_sockdir(const char *root, char *dir, char *err, size_t errcap)
         rl = 0; /* "/" */
     const char *tmpl = "/cairn-plugin-XXXXXX";
     if (rl + strlen(tmpl) + SOCKET_NAME_ROOM >= SUN_PATH_MAX) {
-        seterr(err, errcap, "socket directory root %s is too long for Unix socket paths", root);
+        cn_errf(err, errcap, "socket directory root %s is too long for Unix socket paths", root);
         return -ENAMETOOLONG;
     }
     snprintf(dir, SUN_PATH_MAX, "%.*s%s", (int)rl, root, tmpl);
     if (!mkdtemp(dir)) {
         int e = errno;
-        seterr(err, errcap, "cannot create a socket directory in %s: %s", root, strerror(e));
+        cn_errf(err, errcap, "cannot create a socket directory in %s: %s", root, strerror(e));
         dir[0] = '\0';
         return -e;
     }
@@ -817,17 +804,17 @@ static void child_error(const struct child_err *e, const struct plg_plugin_cfg *
 {
     const char *why = strerror(e->err);
     switch (e->stage) {
-    case STAGE_SETUP: seterr(err, errcap, "cannot set up the plugin process: %s", why); break;
+    case STAGE_SETUP: cn_errf(err, errcap, "cannot set up the plugin process: %s", why); break;
     case STAGE_RLIMIT_AS:
-        seterr(err, errcap, "cannot set the memory limit of %llu bytes: %s",
-               (unsigned long long)cfg->memory_limit, why);
+        cn_errf(err, errcap, "cannot set the memory limit of %llu bytes: %s",
+                (unsigned long long)cfg->memory_limit, why);
         break;
     case STAGE_RLIMIT_CPU:
-        seterr(err, errcap, "cannot set the CPU limit of %llu s: %s",
-               (unsigned long long)cfg->cpu_limit, why);
+        cn_errf(err, errcap, "cannot set the CPU limit of %llu s: %s",
+                (unsigned long long)cfg->cpu_limit, why);
         break;
-    case STAGE_USER: seterr(err, errcap, "cannot switch to user %s: %s", cfg->user, why); break;
-    default: seterr(err, errcap, "cannot run %s: %s", cfg->argv[0], why); break;
+    case STAGE_USER: cn_errf(err, errcap, "cannot switch to user %s: %s", cfg->user, why); break;
+    default: cn_errf(err, errcap, "cannot run %s: %s", cfg->argv[0], why); break;
     }
 }
 
@@ -841,7 +828,7 @@ static int spawn_child(struct plg_proc *p, struct spawn *s, const struct plg_plu
     if (pipe2(outp, O_CLOEXEC) || pipe2(errp, O_CLOEXEC) || pipe2(xp, O_CLOEXEC) ||
         pipe2(p->wake, O_CLOEXEC) || (devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) {
         rc = -errno;
-        seterr(err, errcap, "cannot make the plugin's pipes: %s", strerror(errno));
+        cn_errf(err, errcap, "cannot make the plugin's pipes: %s", strerror(errno));
         goto out;
     }
     s->fd_in = devnull;
@@ -860,7 +847,7 @@ static int spawn_child(struct plg_proc *p, struct spawn *s, const struct plg_plu
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
         rc = -fork_errno;
-        seterr(err, errcap, "cannot fork: %s", strerror(fork_errno));
+        cn_errf(err, errcap, "cannot fork: %s", strerror(fork_errno));
         goto out;
     }
     setpgid(pid, pid); /* also here, so that the group exists when we return */
@@ -901,7 +888,7 @@ int plg_proc_start(const struct plg_plugin_cfg *cfg, const char *socket_root, st
 {
     *out = NULL;
     if (!cfg || !cfg->argv || !cfg->argv[0] || !cfg->argv[0][0]) {
-        seterr(err, errcap, "no command to run");
+        cn_errf(err, errcap, "no command to run");
         return -EINVAL;
     }
     struct spawn s = {.argv = (char *const *)cfg->argv};
@@ -915,7 +902,7 @@ int plg_proc_start(const struct plg_plugin_cfg *cfg, const char *socket_root, st
         if (rc)
             goto fail;
         if (geteuid() != 0) {
-            seterr(err, errcap, "running as user %s needs root", cfg->user);
+            cn_errf(err, errcap, "running as user %s needs root", cfg->user);
             rc = -EPERM;
             goto fail;
         }
@@ -940,7 +927,7 @@ int plg_proc_start(const struct plg_plugin_cfg *cfg, const char *socket_root, st
 
     rc = proc_alloc(cfg, &p);
     if (rc) {
-        seterr(err, errcap, "out of memory");
+        cn_errf(err, errcap, "out of memory");
         goto fail;
     }
     rc = make_sockdir(socket_root, p->sockdir, err, errcap);
@@ -948,8 +935,8 @@ int plg_proc_start(const struct plg_plugin_cfg *cfg, const char *socket_root, st
         goto fail;
     if (s.set_user && chown(p->sockdir, s.uid, s.gid) != 0) {
         rc = -errno;
-        seterr(err, errcap, "cannot hand the socket directory to user %s: %s", cfg->user,
-               strerror(errno));
+        cn_errf(err, errcap, "cannot hand the socket directory to user %s: %s", cfg->user,
+                strerror(errno));
         goto fail;
     }
     snprintf(sockenv, sizeof(sockenv), "%s=%s", CAIRN_PLUGIN_SOCKET_DIR_ENV, p->sockdir);
@@ -967,7 +954,7 @@ int plg_proc_start(const struct plg_plugin_cfg *cfg, const char *socket_root, st
         goto fail;
     int prc = pthread_create(&p->pump, NULL, pump_main, p);
     if (prc != 0) {
-        seterr(err, errcap, "cannot start the output thread: %s", strerror(prc));
+        cn_errf(err, errcap, "cannot start the output thread: %s", strerror(prc));
         kill(-p->pid, SIGKILL);
         while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
             ;
@@ -1071,30 +1058,30 @@ int plg_proc_handshake(struct plg_proc *p, int64_t timeout_ms, struct plg_handsh
         if (st == HS_LINE) {
             int rc = plg_handshake_parse(line, p->sockdir, hs, err, errcap);
             if (rc == 0 && exited) {
-                seterr(err, errcap, "plugin %s after its handshake", status);
+                cn_errf(err, errcap, "plugin %s after its handshake", status);
                 return -ECHILD;
             }
             return rc;
         }
         if (st == HS_TOO_LONG) {
-            seterr(err, errcap, "malformed handshake line \"%s\": longer than %d bytes",
-                   PRINTABLE(line, strlen(line)), HS_LINE_MAX);
+            cn_errf(err, errcap, "malformed handshake line \"%s\": longer than %d bytes",
+                    PRINTABLE(line, strlen(line)), HS_LINE_MAX);
             return -EPROTO;
         }
         if ((exited || st == HS_EOF) && !settle)
             settle = now + SETTLE_MS * NS_PER_MS;
         bool settled = settle && (now >= settle || now >= deadline);
         if (exited && (st == HS_EOF || settled)) {
-            seterr(err, errcap, "plugin %s before its handshake", status);
+            cn_errf(err, errcap, "plugin %s before its handshake", status);
             return -ECHILD;
         }
         if (st == HS_EOF && settled) {
-            seterr(err, errcap, "plugin closed its stdout before its handshake");
+            cn_errf(err, errcap, "plugin closed its stdout before its handshake");
             return -EPROTO;
         }
         if (now >= deadline) {
-            seterr(err, errcap, "no handshake from the plugin within %lld ms",
-                   (long long)(timeout_ms > 0 ? timeout_ms : 0));
+            cn_errf(err, errcap, "no handshake from the plugin within %lld ms",
+                    (long long)(timeout_ms > 0 ? timeout_ms : 0));
             return -ETIMEDOUT;
         }
         int64_t wake = now + HANDSHAKE_POLL_MS * NS_PER_MS;
