@@ -34,6 +34,7 @@
  * deadline.
  */
 #include "agent/internal.h"
+#include "cairn_version.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -16,6 +16,7 @@
  */
 #include "agent/agent.h"
 #include "agent/internal.h"
+#include "cairn_version.h"
 #include "events/events.h"
 #include "promql/promql.h"
 

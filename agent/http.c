@@ -27,6 +27,7 @@
  * work and port 0 picks a free port for tests.
  */
 #include "agent/internal.h"
+#include "cairn_version.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -20,6 +20,7 @@
  * in process it reports node_scrape_collector_success 0.
  */
 #include "agent/internal.h"
+#include "cairn_version.h"
 #include "cairn/plugin.h"
 
 #include <errno.h>

@@ -20,6 +20,7 @@
  * "errorType: message"; a usage error exits with 2.
  */
 #include "agent/internal.h"
+#include "cairn_version.h"
 
 #include <curl/curl.h>
 #include <errno.h>

@@ -4,6 +4,7 @@
  * "process" dashboards work), and cairn_build_info.
  */
 #include "agent/internal.h"
+#include "cairn_version.h"
 
 #include <dirent.h>
 #include <errno.h>

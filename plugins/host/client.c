@@ -28,6 +28,7 @@
  * -EBADMSG. err gets "STATUS_NAME: details" for status errors.
  */
 #include "plugins/host/internal.h"
+#include "cairn_version.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "agent/internal.h"
+#include "cairn_version.h"
 #include "promql/promql.h"
 #include "tsdb/tsdb.h"
 

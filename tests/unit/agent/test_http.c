@@ -17,6 +17,7 @@
 #include <zlib.h>
 
 #include "agent/internal.h"
+#include "cairn_version.h"
 
 /* ---- test collectors ---------------------------------------------------------- */
 
