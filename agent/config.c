@@ -13,10 +13,21 @@
  * its position: any error, including an unknown key, is reported as
  * "file:line:column: what is wrong". The schema is documented in
  * docs/configuration.md.
+ *
+ * Plugin files. `plugin_files:` names glob patterns of further YAML files
+ * that hold nothing but a `plugins:` list, one file per plugin as packages
+ * and configuration management like to drop them into
+ * /etc/cairn/plugins.d/. Parsing the main file only records the patterns,
+ * so that agent_config_apply_yaml (and the fuzzer driving it) never touches
+ * the filesystem; agent_config_load reads the matches right after the main
+ * file, with the same entry parser, so a reload sees files added, changed
+ * or removed since. The glob walk is agent_glob_each, shared with the event
+ * rules files.
  */
 #include "agent/internal.h"
 
 #include <errno.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +153,7 @@ void agent_config_free(struct agent_config *cfg)
     free(cfg->kmsg_path);
     free(cfg->events_path);
     cn_strv_free(cfg->events_rules_files);
+    cn_strv_free(cfg->plugin_files);
     memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -785,6 +797,8 @@ static int sec_top(struct yctx *y, struct agent_config *cfg, const char *key, ya
 {
     if (!strcmp(key, "plugins"))
         return sec_plugins(y, cfg, v);
+    if (!strcmp(key, "plugin_files"))
+        return y_strv(y, v, "plugin_files", &cfg->plugin_files);
     if (!strcmp(key, "web"))
         return each_key(y, cfg, v, "web", sec_web);
     if (!strcmp(key, "log"))
@@ -804,8 +818,17 @@ static int sec_top(struct yctx *y, struct agent_config *cfg, const char *key, ya
     return -ENOENT;
 }
 
-int agent_config_apply_yaml(struct agent_config *cfg, const char *file, const char *text,
-                            size_t len, char *err, size_t errcap)
+/* The root of the main file: a mapping of the sections above. */
+static int main_root(struct yctx *y, struct agent_config *cfg, yaml_node_t *root)
+{
+    return each_key(y, cfg, root, "the configuration file", sec_top);
+}
+
+/* Parses text as one YAML document and hands its root (if any: an empty
+ * document has none) to root_fn. Errors name file, line and column. */
+static int parse_yaml(struct agent_config *cfg, const char *file, const char *text, size_t len,
+                      int (*root_fn)(struct yctx *y, struct agent_config *cfg, yaml_node_t *root),
+                      char *err, size_t errcap)
 {
     yaml_parser_t parser;
     yaml_document_t doc;
@@ -824,17 +847,106 @@ int agent_config_apply_yaml(struct agent_config *cfg, const char *file, const ch
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (root) {
         struct yctx y = {.doc = &doc, .file = file, .err = err, .errcap = errcap};
-        rc = each_key(&y, cfg, root, "the configuration file", sec_top);
-        if (!rc && check_timing(cfg, err, errcap, "")) {
-            char msg[200];
-            snprintf(msg, sizeof(msg), "%s", err);
-            snprintf(err, errcap, "%s:1:1: %s", file, msg);
-            rc = -EINVAL;
-        }
+        rc = root_fn(&y, cfg, root);
     }
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
     return rc;
+}
+
+int agent_config_apply_yaml(struct agent_config *cfg, const char *file, const char *text,
+                            size_t len, char *err, size_t errcap)
+{
+    int rc = parse_yaml(cfg, file, text, len, main_root, err, errcap);
+    if (!rc && check_timing(cfg, err, errcap, "")) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "%s", err);
+        snprintf(err, errcap, "%s:1:1: %s", file, msg);
+        rc = -EINVAL;
+    }
+    return rc;
+}
+
+/* ---- plugin files ------------------------------------------------------------ */
+
+static bool has_wildcard(const char *s)
+{
+    return strpbrk(s, "*?[") != NULL;
+}
+
+int agent_glob_each(char *const *patterns, int (*fn)(const char *path, void *ctx), void *ctx,
+                    const char *what, char *err, size_t errcap)
+{
+    int rc = 0;
+    for (char *const *p = patterns; !rc && p && *p; p++) {
+        glob_t g;
+        int grc = glob(*p, 0, NULL, &g);
+        if (grc == GLOB_NOMATCH) {
+            globfree(&g);
+            if (has_wildcard(*p))
+                continue;
+            snprintf(err, errcap, "%s: cannot read %s: No such file or directory", *p, what);
+            return -ENOENT;
+        }
+        if (grc) {
+            globfree(&g);
+            snprintf(err, errcap, "%s: cannot expand the pattern", *p);
+            return grc == GLOB_NOSPACE ? -ENOMEM : -EIO;
+        }
+        for (size_t i = 0; !rc && i < g.gl_pathc; i++)
+            rc = fn(g.gl_pathv[i], ctx);
+        globfree(&g);
+    }
+    return rc;
+}
+
+static int sec_plugin_file(struct yctx *y, struct agent_config *cfg, const char *key,
+                           yaml_node_t *v)
+{
+    if (!strcmp(key, "plugins"))
+        return sec_plugins(y, cfg, v);
+    return -ENOENT;
+}
+
+/* The root of a plugin file: `plugins:` and nothing else. */
+static int plugin_file_root(struct yctx *y, struct agent_config *cfg, yaml_node_t *root)
+{
+    if (root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)
+        return 0; /* "---" and nothing else */
+    if (root->type != YAML_MAPPING_NODE)
+        return yerr(y, root, "a plugin file must be a mapping with one key, plugins:");
+    return each_key(y, cfg, root, "a plugin file (only plugins: is allowed)", sec_plugin_file);
+}
+
+struct plugin_files_ctx {
+    struct agent_config *cfg;
+    char *err;
+    size_t errcap;
+};
+
+/* agent_glob_each's callback: appends one plugin file's entries. */
+static int load_plugin_file(const char *path, void *ctx)
+{
+    struct plugin_files_ctx *c = ctx;
+    struct cn_buf text;
+    cn_buf_init(&text);
+    int rc = cn_read_file_buf(path, &text, 16 << 20);
+    if (rc)
+        snprintf(c->err, c->errcap, "%s: cannot read plugin file: %s", path, strerror(-rc));
+    else
+        rc = parse_yaml(c->cfg, path, text.data ? text.data : "", text.len, plugin_file_root,
+                        c->err, c->errcap);
+    cn_buf_free(&text);
+    return rc;
+}
+
+/* Appends the entries of the files cfg->plugin_files matches; -EINVAL or
+ * -ENOMEM with the message in err. */
+static int load_plugin_files(struct agent_config *cfg, char *err, size_t errcap)
+{
+    struct plugin_files_ctx c = {.cfg = cfg, .err = err, .errcap = errcap};
+    int rc = agent_glob_each(cfg->plugin_files, load_plugin_file, &c, "plugin file", err, errcap);
+    return rc && rc != -ENOMEM ? -EINVAL : rc;
 }
 
 /* ---- flags ----------------------------------------------------------------- */
@@ -1085,6 +1197,9 @@ int agent_config_load(struct agent_config *cfg, int argc, char **argv, char *err
         if (rc)
             return rc;
     }
+    rc = load_plugin_files(cfg, err, errcap);
+    if (rc)
+        return rc;
     rc = apply_flags(cfg, argc, argv, false, err, errcap);
     if (rc)
         return rc;

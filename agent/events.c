@@ -7,7 +7,8 @@
  * order; an entry is a glob pattern, its matches taken in sorted order. A
  * pattern with wildcards that matches nothing is fine (an empty rules.d);
  * a plain path that does not exist is an error, as is any rule error,
- * reported as "file:line:column: what".
+ * reported as "file:line:column: what". The glob walk is agent_glob_each
+ * (config.c), which the plugin files use too.
  *
  * The API answers in the shape of the rest of /api/v1: {"status":
  * "success","data":{"events":[...],"next_cursor":...}}, errors as
@@ -20,7 +21,6 @@
 #include "agent/internal.h"
 
 #include <errno.h>
-#include <glob.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -38,9 +38,17 @@
 
 /* ---- rules -------------------------------------------------------------------- */
 
-static bool has_wildcard(const char *s)
+struct rules_files_ctx {
+    struct evt_rules *rules;
+    char *err;
+    size_t errcap;
+};
+
+/* agent_glob_each's callback: appends one rules file. */
+static int load_rules_file(const char *path, void *ctx)
 {
-    return strpbrk(s, "*?[") != NULL;
+    struct rules_files_ctx *c = ctx;
+    return evt_rules_load_file(c->rules, path, c->err, c->errcap);
 }
 
 int agent_events_rules(const struct agent_config *cfg, struct evt_rules **out, char *err,
@@ -55,26 +63,10 @@ int agent_events_rules(const struct agent_config *cfg, struct evt_rules **out, c
         const char *text = evt_default_rules(&len);
         rc = evt_rules_load(r, EVT_DEFAULT_RULES_NAME, text, len, err, errcap);
     }
-    for (char **p = cfg->events_rules_files; !rc && p && *p; p++) {
-        glob_t g;
-        int grc = glob(*p, 0, NULL, &g);
-        if (grc == GLOB_NOMATCH) {
-            globfree(&g);
-            if (has_wildcard(*p))
-                continue;
-            snprintf(err, errcap, "%s: cannot read rules file: No such file or directory", *p);
-            rc = -ENOENT;
-            break;
-        }
-        if (grc) {
-            globfree(&g);
-            snprintf(err, errcap, "%s: cannot expand the pattern", *p);
-            rc = grc == GLOB_NOSPACE ? -ENOMEM : -EIO;
-            break;
-        }
-        for (size_t i = 0; !rc && i < g.gl_pathc; i++)
-            rc = evt_rules_load_file(r, g.gl_pathv[i], err, errcap);
-        globfree(&g);
+    if (!rc) {
+        struct rules_files_ctx c = {.rules = r, .err = err, .errcap = errcap};
+        rc = agent_glob_each(cfg->events_rules_files, load_rules_file, &c, "rules file", err,
+                             errcap);
     }
     if (rc) {
         evt_rules_destroy(r);

@@ -71,8 +71,12 @@ struct agent_config {
     size_t ncollectors; /* == number of built-in collectors */
     struct agent_collector_cfg *collectors;
 
-    struct agent_plugin *plugins; /* YAML `plugins:` */
+    struct agent_plugin *plugins; /* YAML `plugins:`, then the plugin files' */
     size_t nplugins;
+    /* YAML `plugin_files:`: glob patterns, NULL-terminated; may be NULL.
+     * agent_config_apply_yaml only records them; agent_config_load reads
+     * the files they match. */
+    char **plugin_files;
 
     /* The event store (--events.*, YAML `events:`). */
     char *kmsg_path;   /* "" : no kernel log */
@@ -87,17 +91,37 @@ struct agent_config {
 
 /*
  * Builds the configuration from argv (argv[0] is the subcommand name, e.g.
- * "agent") and the YAML file that --config.file names, if any. On error
- * returns -EINVAL and writes a one-line message into err (for a YAML error:
- * "file:line:column: what is wrong"). The caller frees cfg with
+ * "agent"), the YAML file that --config.file names, if any, and the plugin
+ * files its `plugin_files:` patterns match (see agent_glob_each), read after
+ * it and before the flags are applied. A plugin file is a YAML mapping whose
+ * only key is `plugins:`, a list of entries as in the main file (an empty
+ * file has none); its entries come after the main file's, and plugin names
+ * stay unique across all files. On error returns -EINVAL (-ENOMEM) and
+ * writes a one-line message into err (for a YAML error, also in a plugin
+ * file: "file:line:column: what is wrong"). The caller frees cfg with
  * agent_config_free() in both cases.
  */
 int agent_config_load(struct agent_config *cfg, int argc, char **argv, char *err, size_t errcap);
 void agent_config_free(struct agent_config *cfg);
 
-/* Parses YAML text (from `file`, used in messages) on top of cfg. */
+/* Parses YAML text (from `file`, used in messages) on top of cfg. Touches
+ * no other file: `plugin_files:` patterns are only recorded. */
 int agent_config_apply_yaml(struct agent_config *cfg, const char *file, const char *text,
                             size_t len, char *err, size_t errcap);
+
+/*
+ * Calls fn(path, ctx) for each file that the NULL-terminated glob patterns
+ * match (patterns may be NULL: no files), pattern by pattern in order, each
+ * pattern's matches in sorted order. A pattern with a wildcard (*, ?, [)
+ * that matches nothing is skipped; one without that names no existing file
+ * is an error, -ENOENT with "PATTERN: cannot read WHAT: No such file or
+ * directory" in err (what: e.g. "rules file"). A pattern glob(3) cannot
+ * expand gives -ENOMEM or -EIO with "PATTERN: cannot expand the pattern".
+ * The first non-zero return of fn stops the walk and is returned; fn writes
+ * its own message (it gets no err: pass it through ctx). 0 otherwise.
+ */
+int agent_glob_each(char *const *patterns, int (*fn)(const char *path, void *ctx), void *ctx,
+                    const char *what, char *err, size_t errcap);
 
 /* The collectors' deadline in a cycle: the configured one, or 10 s, or the
  * interval if that is shorter. */

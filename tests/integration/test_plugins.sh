@@ -4,8 +4,10 @@
 # fault of a plugin (exits at start, crashes, hangs, no/bad handshake, wrong
 # socket path, oversized or invalid output, stderr flood, too many series)
 # logged, counted and recovered while the agent keeps serving; quarantine and
-# SIGHUP reload; isolated built-in collectors; no zombies, and no plugin left
-# behind when the agent exits, even by SIGKILL; `cairn plugin check`.
+# SIGHUP reload; plugin files (plugin_files:) added, broken and removed on
+# reload, and checked by --config.check; isolated built-in collectors; no
+# zombies, and no plugin left behind when the agent exits, even by SIGKILL;
+# `cairn plugin check`.
 source "$(dirname "$0")/lib.sh"
 
 BUILD=$(dirname "$CAIRN")
@@ -128,6 +130,85 @@ for k in $kids; do
     kill -0 "$k" 2>/dev/null && fail "plugin $k survived the agent's SIGTERM"
 done
 pass "plugins stop with the agent"
+
+# ---- plugin files: one file per plugin in a directory, read again on reload -------------------
+mkdir "$WORK/plugins.d"
+cat >"$WORK/pfiles.yml" <<EOF
+collection:
+  interval: 1s
+collectors:
+  disable_defaults: true
+  loadavg: true
+plugin_files: [$WORK/plugins.d/*.yml]
+EOF
+LOGNAME=pfiles
+start_cairn pfiles --config.file="$WORK/pfiles.yml"
+PF_PID=$CAIRN_PID
+# wait_reloads N: until the agent has logged N successful reloads.
+wait_reloads() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [ "$(grep -c 'configuration reloaded' "$WORK/pfiles.log")" -ge "$1" ] && return 0
+        sleep 0.2
+    done
+    fail "reload $1 not logged (log: $(tail -5 "$WORK/pfiles.log"))"
+}
+wait_metric '^node_load1 '
+grep -q 'plugin="procstate"' "$WORK/m.prom" && fail "procstate runs before its file exists"
+printf 'plugins:\n  - name: procstate\n    command: %s\n' "$PROCSTATE" >"$WORK/plugins.d/procstate.yml"
+kill -HUP "$PF_PID"
+wait_reloads 1
+wait_metric '^cairn_plugin_up\{plugin="procstate"\} 1$'
+wait_metric '^procstate_threads\{state="R"\} [1-9]'
+pass "a plugin file dropped into the plugin_files directory starts its plugin on SIGHUP"
+
+# A broken plugin file fails the reload; the running plugins stay.
+printf 'plugins:\n  - name: other\n    command: /bin/true\n    colour: red\n' >"$WORK/plugins.d/zz-broken.yml"
+kill -HUP "$PF_PID"
+wait_log 'reload failed.*plugins\.d/zz-broken\.yml:4:5: unknown key'
+metrics >"$WORK/m.prom"
+grep -q '^cairn_plugin_up{plugin="procstate"} 1$' "$WORK/m.prom" || fail "procstate stopped by a failed reload"
+rm "$WORK/plugins.d/zz-broken.yml"
+pass "a broken plugin file fails the reload and names its position"
+
+rm "$WORK/plugins.d/procstate.yml"
+kill -HUP "$PF_PID"
+wait_reloads 2
+for ((i = 0; i < 50; i++)); do
+    metrics >"$WORK/m.prom" || true
+    grep -q 'plugin="procstate"' "$WORK/m.prom" || break
+    sleep 0.2
+done
+grep -q 'plugin="procstate"' "$WORK/m.prom" && fail "procstate still reported after its file was removed"
+grep -q '^procstate_' "$WORK/m.prom" && fail "procstate series still exported after its file was removed"
+grep -q '^node_load1 ' "$WORK/m.prom" || fail "built-in collector missing after the reload"
+pf_kids() { ps --ppid "$PF_PID" -o args= || true; }
+for ((i = 0; i < 50; i++)); do
+    [[ "$(pf_kids)" == *cairn-plugin-procstate* ]] || break
+    sleep 0.1
+done
+[[ "$(pf_kids)" == *cairn-plugin-procstate* ]] && fail "procstate still runs after its file was removed"
+kill -TERM "$PF_PID"
+wait "$PF_PID" 2>/dev/null || true
+pass "removing the plugin file stops its plugin on SIGHUP"
+
+# --config.check reads the plugin files and names the broken one's position.
+mkdir "$WORK/broken.d"
+printf 'plugins:\n  - name: procstate\n    command: %s\n' "$PROCSTATE" >"$WORK/broken.d/10-ok.yml"
+printf 'plugins:\n  - name: bad\n    command: /bin/true\n    interval: soon\n' >"$WORK/broken.d/20-bad.yml"
+printf 'plugin_files: [%s/broken.d/*.yml]\n' "$WORK" >"$WORK/pfiles-bad.yml"
+set +e
+"$CAIRN" agent --config.file="$WORK/pfiles-bad.yml" --config.check >"$WORK/pcheck.out" 2>"$WORK/pcheck.err"
+rc=$?
+set -e
+[ $rc = 2 ] || fail "--config.check with a broken plugin file exited $rc, want 2"
+grep -qxF "cairn: error: $WORK/broken.d/20-bad.yml:4:15: plugins.interval: \"soon\" is not a duration (e.g. 15s, 1m, 500ms)" "$WORK/pcheck.err" \
+    || fail "--config.check did not name the plugin file's position: $(cat "$WORK/pcheck.err")"
+rm "$WORK/broken.d/20-bad.yml"
+"$CAIRN" agent --config.file="$WORK/pfiles-bad.yml" --config.check >"$WORK/pcheck.out" 2>&1 \
+    || fail "--config.check with a good plugin file failed: $(cat "$WORK/pcheck.out")"
+grep -q '^SUCCESS: ' "$WORK/pcheck.out" || fail "--config.check printed no SUCCESS"
+pass "--config.check reports a broken plugin file as file:line:column and exits 2"
 
 # ---- faults ----------------------------------------------------------------------------------
 # Fault plugins read their behaviour from $WORK/mode-<plugin>, so a test can

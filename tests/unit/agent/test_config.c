@@ -524,3 +524,224 @@ Test(agent_config, events_yaml_errors)
         agent_config_free(&cfg);
     }
 }
+
+/* ---- plugin files ------------------------------------------------------------------------ */
+
+/* Each plugin-file test works in a temp dir of its own, which the .fini
+ * removes also after a failed assertion. */
+static char plg_dir[64];
+
+static void plg_dir_make(void)
+{
+    snprintf(plg_dir, sizeof(plg_dir), "/tmp/cairn-plugin-files-XXXXXX");
+    cr_assert_not_null(mkdtemp(plg_dir));
+}
+
+static void plg_dir_remove(void)
+{
+    cr_assert_eq(cn_remove_all(plg_dir), 0);
+}
+
+/* Writes text into plg_dir/name, every "@D" in it replaced by plg_dir. */
+static void put(const char *name, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", plg_dir, name);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "%s", path);
+    for (const char *s = text; *s; s++) {
+        if (s[0] == '@' && s[1] == 'D') {
+            fputs(plg_dir, f);
+            s++;
+        } else {
+            fputc(*s, f);
+        }
+    }
+    cr_assert_eq(fclose(f), 0);
+}
+
+/* Loads plg_dir/main.conf (text as put() writes it; not *.yml, so that the
+ * tests' patterns do not match it) as --config.file. */
+static int load_main(struct agent_config *cfg, char *err, size_t cap, const char *text)
+{
+    put("main.conf", text);
+    char flag[128];
+    snprintf(flag, sizeof(flag), "--config.file=%s/main.conf", plg_dir);
+    const char *argv[] = {flag};
+    return load(cfg, err, cap, 1, argv);
+}
+
+#define MAIN_WITH_PLUGIN_FILES                                                                     \
+    "plugins:\n  - {name: main, command: /bin/main}\nplugin_files: [@D/*.yml]\n"
+
+Test(agent_config, plugin_files_after_the_main_file_in_sorted_order, .init = plg_dir_make,
+     .fini = plg_dir_remove)
+{
+    put("20-b.yml", "plugins:\n  - name: b\n    command: /bin/b\n");
+    put("10-a.yml", "plugins:\n"
+                    "  - {name: a1, command: /bin/a1}\n"
+                    "  - name: a2\n"
+                    "    command: /bin/a2\n"
+                    "    args: [-x]\n"
+                    "    interval: 30s\n");
+    put("11-empty.yml", "");
+    put("12-comment.yml", "# nothing here yet\n");
+    put("13-dashes.yml", "---\n");
+    put("14-no-entries.yml", "plugins:\n");
+    put("notes.txt", "not: [yaml\n");
+    struct agent_config cfg;
+    char err[512] = "";
+    /* conf.d does not exist: a pattern that matches nothing is fine. */
+    cr_assert_eq(load_main(&cfg, err, sizeof(err),
+                           "plugins:\n  - {name: main, command: /bin/main}\n"
+                           "plugin_files: [@D/*.yml, @D/conf.d/*.yml]\n"),
+                 0, "%s", err);
+    cr_assert_eq(cfg.nplugins, 4);
+    const char *want[] = {"main", "a1", "a2", "b"};
+    for (size_t i = 0; i < 4; i++) {
+        cr_expect_str_eq(cfg.plugins[i].name, want[i]);
+        cr_expect_str_eq(cfg.plugins[i].cfg.name, want[i]);
+    }
+    const struct plg_plugin_cfg *a2 = &cfg.plugins[2].cfg;
+    cr_expect_str_eq(a2->argv[0], "/bin/a2");
+    cr_expect_str_eq(a2->argv[1], "-x");
+    cr_expect_null(a2->argv[2]);
+    cr_expect_eq(a2->interval_ms, 30000);
+    cr_expect_str_eq(cfg.plugins[3].cfg.argv[0], "/bin/b");
+    char pattern[128];
+    snprintf(pattern, sizeof(pattern), "%s/*.yml", plg_dir);
+    cr_expect_str_eq(cfg.plugin_files[0], pattern);
+    cr_expect_null(cfg.plugin_files[2]);
+    /* The plugin list hands them on in the same order. */
+    struct agent_plugin_list list;
+    cr_assert_eq(agent_config_plugin_list(&cfg, "/usr/bin/cairn", &list), 0);
+    cr_assert_eq(list.n, 4);
+    for (size_t i = 0; i < 4; i++)
+        cr_expect_str_eq(list.cfgs[i].name, want[i]);
+    agent_plugin_list_free(&list);
+    agent_config_free(&cfg);
+}
+
+Test(agent_config, plugin_files_are_read_again_on_every_load, .init = plg_dir_make,
+     .fini = plg_dir_remove)
+{
+    /* A reload is another agent_config_load: it sees added, changed and
+     * removed files. */
+    put("a.yml", "plugins:\n  - {name: a, command: /bin/a}\n");
+    put("b.yml", "plugins:\n  - {name: b, command: /bin/b}\n");
+    struct agent_config cfg;
+    char err[512] = "";
+    cr_assert_eq(load_main(&cfg, err, sizeof(err), MAIN_WITH_PLUGIN_FILES), 0, "%s", err);
+    cr_assert_eq(cfg.nplugins, 3);
+    cr_expect_str_eq(cfg.plugins[1].name, "a");
+    cr_expect_str_eq(cfg.plugins[2].name, "b");
+    agent_config_free(&cfg);
+
+    char path[128];
+    snprintf(path, sizeof(path), "%s/a.yml", plg_dir);
+    cr_assert_eq(unlink(path), 0);
+    put("b.yml", "plugins:\n  - {name: b, command: /bin/b2}\n");
+    put("c.yml", "plugins:\n  - {name: c, command: /bin/c}\n");
+    cr_assert_eq(load_main(&cfg, err, sizeof(err), MAIN_WITH_PLUGIN_FILES), 0, "%s", err);
+    cr_assert_eq(cfg.nplugins, 3);
+    cr_expect_str_eq(cfg.plugins[0].name, "main");
+    cr_expect_str_eq(cfg.plugins[1].name, "b");
+    cr_expect_str_eq(cfg.plugins[1].cfg.argv[0], "/bin/b2");
+    cr_expect_str_eq(cfg.plugins[2].name, "c");
+    agent_config_free(&cfg);
+}
+
+Test(agent_config, plugin_files_only_recorded_by_apply_yaml)
+{
+    /* The text alone reads no file: neither pattern is looked at. */
+    struct agent_config cfg;
+    char err[256] = "";
+    cr_assert_eq(yaml(&cfg, err, sizeof(err),
+                      "plugin_files: [/nonexistent-dir/*.yml, /nonexistent-dir/gpu.yml]\n"),
+                 0, "%s", err);
+    cr_assert_eq(cfg.nplugins, 0);
+    cr_assert_str_eq(cfg.plugin_files[0], "/nonexistent-dir/*.yml");
+    cr_assert_str_eq(cfg.plugin_files[1], "/nonexistent-dir/gpu.yml");
+    cr_assert_null(cfg.plugin_files[2]);
+    agent_config_free(&cfg);
+}
+
+Test(agent_config, plugin_files_missing_plain_file, .init = plg_dir_make, .fini = plg_dir_remove)
+{
+    put("a.yml", "plugins:\n  - {name: a, command: /bin/a}\n");
+    struct agent_config cfg;
+    char err[512] = "";
+    cr_assert_eq(load_main(&cfg, err, sizeof(err), "plugin_files: [@D/*.yml, @D/gpu.yml]\n"),
+                 -EINVAL);
+    char want[256];
+    snprintf(want, sizeof(want), "%s/gpu.yml: cannot read plugin file: No such file or directory",
+             plg_dir);
+    cr_assert_str_eq(err, want);
+    agent_config_free(&cfg);
+}
+
+Test(agent_config, plugin_files_duplicate_name_across_files, .init = plg_dir_make,
+     .fini = plg_dir_remove)
+{
+    put("10-a.yml", "plugins:\n  - {name: x, command: /bin/x}\n");
+    put("20-b.yml", "plugins:\n  - {name: y, command: /bin/y}\n  - {name: x, command: /bin/x2}\n");
+    struct agent_config cfg;
+    char err[512] = "";
+    cr_assert_eq(load_main(&cfg, err, sizeof(err), MAIN_WITH_PLUGIN_FILES), -EINVAL);
+    char want[256];
+    snprintf(want, sizeof(want), "%s/20-b.yml:3:5: plugin name \"x\" is used twice", plg_dir);
+    cr_assert_str_eq(err, want);
+    agent_config_free(&cfg);
+}
+
+Test(agent_config, plugin_file_errors, .init = plg_dir_make, .fini = plg_dir_remove)
+{
+    static const struct {
+        const char *text, *msg; /* msg after "DIR/p.yml:" */
+    } cases[] = {
+        {"plugins:\n  - name: ok\n    command: /bin/ok\n  - name: main\n    command: /bin/x\n",
+         "4:5: plugin name \"main\" is used twice"},
+        {"plugins: []\nweb:\n  listen_address: \":1\"\n",
+         "2:1: unknown key \"web\" in a plugin file (only plugins: is allowed)"},
+        {"plugins: {name: a, command: /bin/a}\n", "1:10: plugins must be a list of plugin entries"},
+        {"- name: a\n  command: /bin/a\n",
+         "1:1: a plugin file must be a mapping with one key, plugins:"},
+        {"plugins: [\n", "2:1: did not find expected node content while parsing a flow node"},
+        {"plugins:\n  - name: a\n    colour: red\n",
+         "3:5: unknown key \"colour\" in a plugins entry"},
+        {"plugins:\n  - name: a\n    command: /bin/a\n    interval: soon\n",
+         "4:15: plugins.interval: \"soon\" is not a duration (e.g. 15s, 1m, 500ms)"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        put("p.yml", cases[i].text);
+        struct agent_config cfg;
+        char err[512] = "";
+        cr_expect_eq(load_main(&cfg, err, sizeof(err), MAIN_WITH_PLUGIN_FILES), -EINVAL, "%s",
+                     cases[i].text);
+        char want[256];
+        snprintf(want, sizeof(want), "%s/p.yml:%s", plg_dir, cases[i].msg);
+        cr_expect_str_eq(err, want);
+        agent_config_free(&cfg);
+    }
+}
+
+Test(agent_config, plugin_files_must_be_a_list_of_strings)
+{
+    static const struct {
+        const char *text, *msg;
+    } cases[] = {
+        {"plugin_files: /etc/cairn/plugins.d/*.yml\n",
+         "test.yml:1:15: plugin_files must be a list of strings"},
+        {"plugin_files: {a: b}\n", "test.yml:1:15: plugin_files must be a list of strings"},
+        {"plugin_files: [[a.yml]]\n", "test.yml:1:16: plugin_files must be a scalar value"},
+        {"plugin_files:\n  - a.yml\n  - {b: c}\n",
+         "test.yml:3:5: plugin_files must be a scalar value"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct agent_config cfg;
+        char err[256] = "";
+        cr_expect_eq(yaml(&cfg, err, sizeof(err), cases[i].text), -EINVAL, "%s", cases[i].text);
+        cr_expect_str_eq(err, cases[i].msg);
+        agent_config_free(&cfg);
+    }
+}
