@@ -16,16 +16,26 @@ ARGS       ?=
 DEB_PACKAGES := build-essential cmake pkg-config clang clang-format libclang-rt-14-dev \
 	libmicrohttpd-dev libyaml-dev zlib1g-dev libpcre2-dev libjansson-dev libcriterion-dev \
 	libcurl4-openssl-dev libsqlite3-dev sqlite3 libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler \
-	python3-grpcio python3-protobuf prometheus prometheus-node-exporter curl jq python3 wrk procps
+	python3-grpcio python3-protobuf prometheus prometheus-node-exporter curl jq python3 wrk procps \
+	systemd man-db
+
+# ... and to build and check the DEB and RPM packages (make package, package-test).
+PKG_PACKAGES := dpkg-dev fakeroot rpm rpmlint lintian debootstrap systemd man-db util-linux pkg-config
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build run test fuzz format format-check bench bench-tsdb bench-promql bench-plugins bench-events clean
+.PHONY: all deps deps-package build run test fuzz format format-check package package-test bench bench-tsdb bench-promql bench-plugins bench-events clean
 
 all: build
 
 deps:
-	@missing=$$(for p in $(DEB_PACKAGES); do \
+	@$(MAKE) --no-print-directory install-missing PACKAGES="$(DEB_PACKAGES)"
+
+deps-package: deps
+	@$(MAKE) --no-print-directory install-missing PACKAGES="$(PKG_PACKAGES)"
+
+install-missing:
+	@missing=$$(for p in $(PACKAGES); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
 	done); \
 	if [ -n "$$missing" ]; then \
@@ -48,6 +58,16 @@ test: deps
 	cd $(TEST_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure
+
+# cairn_VERSION_ARCH.deb, cairn-VERSION-1.ARCH.rpm and the plugin SDK's
+# packages, in dist/ (packaging/build-packages.sh).
+package: deps-package
+	bash packaging/build-packages.sh --out dist
+
+# Builds the packages, lints them, and installs, upgrades and purges them in a
+# fresh Debian 12 root (needs root; tests/packaging/package_test.sh).
+package-test: deps-package
+	$(SUDO) bash tests/packaging/package_test.sh
 
 # libFuzzer targets, each for a bounded time, seeds from tests/fuzz/corpus/<name>.
 fuzz: deps
@@ -88,4 +108,4 @@ bench-promql: build
 	bash bench/promql_compare.sh ./$(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD) build-pkg dist
