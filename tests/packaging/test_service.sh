@@ -56,8 +56,12 @@ pass "packaging/cairn.yml passes --config.check"
 
 # The commented settings in cairn.yml, uncommented, are valid: an operator
 # can enable any of them as it stands.
-sed -e 's/^\( *\)#\([a-z_]*:\)/\1\2/' -e 's/^#\([a-z]*:\)$/\1/' -e 's/^#  /  /' "$src/packaging/cairn.yml" \
-    >"$work/uncommented.yml"
+# In the body (from the first key on), "#key:" and "#  key:" lines are
+# settings; "# text" lines stay comments.
+awk '/^[a-z]/ { body = 1 }
+     body { if ($0 ~ /^ *#[a-z_-]+:/ || $0 ~ /^#  +[a-z_#-]/) sub(/#/, "") }
+     { print }' "$src/packaging/cairn.yml" >"$work/uncommented.yml"
+[ "$(grep -c '^ *#[a-z]' "$work/uncommented.yml")" = 0 ] || fail "uncommenting cairn.yml left settings commented"
 out=$("$cairn" agent --config.file="$work/uncommented.yml" --config.check 2>&1) ||
     fail "cairn.yml with its commented lines enabled: $out"
 pass "cairn.yml's commented settings are valid"
