@@ -20,7 +20,7 @@ DEB_PACKAGES := build-essential cmake pkg-config clang clang-format libclang-rt-
 	systemd man-db
 
 # ... and to build and check the DEB and RPM packages (make package, package-test).
-PKG_PACKAGES := dpkg-dev fakeroot rpm rpmlint lintian debootstrap systemd man-db util-linux pkg-config
+PKG_PACKAGES := dpkg-dev fakeroot rpm rpmlint lintian debootstrap
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -90,7 +90,7 @@ deb_docs() {
     gz "$doc/changelog"
 }
 
-# deb_build TREE PACKAGE DEPENDS DESCRIPTION-FILE: control file, sums, .deb.
+# deb_build TREE PACKAGE DEPENDS SECTION DESCRIPTION-FILE: control file, sums, .deb.
 deb_build() {
     local tree=$1 pkg=$2 depends=$3 section=$4 descr=$5
     install -d "$tree/DEBIAN"
